@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-LABCTL = Path(__file__).resolve().parents[3] / "lab" / "labctl"
+LABCTL = Path(__file__).resolve().parents[1] / "labctl"
 
 
 def _load():
