@@ -38,7 +38,7 @@ lint: setup
 collection-tree: build
 	rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)
 	tar -xzf build/scratchbird-cluster-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz -C $(COLLECTION)
-	cd $(COLLECTION) && git init -q && git add -A  # ansible-test lists files through git
+	cd $(COLLECTION) && git init -q && echo /tests/output/ > .git/info/exclude && git add -A  # ansible-test lists files through git
 
 sanity: setup collection-tree
 	cd $(COLLECTION) && ansible-test sanity --venv --python $(PYTHON_VERSION) --color no

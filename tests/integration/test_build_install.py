@@ -1,0 +1,78 @@
+"""The collection builds, installs into a fresh path, and documents every role and plugin."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PLUGIN_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup", "filter": "filter"}
+
+
+def run(*cmd, env):
+    res = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=env["ANSIBLE_COLLECTIONS_PATH"])
+    assert res.returncode == 0, f"{' '.join(cmd)}:\n{res.stdout}\n{res.stderr}"
+    return res.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("collection")
+    # A clean environment: not the checkout's ansible.cfg nor its collection link.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    (tmp / "collections").mkdir()
+    (tmp / "ansible.cfg").write_text("[defaults]\n")
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(tmp / "collections"), ANSIBLE_CONFIG=str(tmp / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+    run("ansible-galaxy", "collection", "build", "--output-path", str(tmp), str(ROOT), env=env)
+    tarball = tmp / f"scratchbird-cluster-{galaxy['version']}.tar.gz"
+    run("ansible-galaxy", "collection", "install", "-p", str(tmp / "collections"), str(tarball), env=env)
+    yield tarball, tmp / "collections" / "ansible_collections" / "scratchbird" / "cluster", env
+
+
+def test_tarball_leaves_out_dev_only_material(installed):
+    tarball, _, _ = installed
+    with tarfile.open(tarball) as tar:
+        top = {name.split("/")[0] for name in tar.getnames()}
+    assert {"MANIFEST.json", "FILES.json", "roles", "playbooks", "meta", "README.md"} <= top
+    assert not top & {"lab", "benchmarks", "molecule", ".cache", ".venv", "Makefile", "ansible.cfg", ".ci"}
+
+
+def test_installed_collection_is_listed(installed):
+    _, path, env = installed
+    out = run("ansible-galaxy", "collection", "list", "scratchbird.cluster", env=env)
+    assert "scratchbird.cluster" in out and "0.1.0" in out
+    assert (path / "meta" / "runtime.yml").is_file()
+
+
+def test_ansible_doc_documents_every_role(installed):
+    _, path, env = installed
+    roles = sorted(p.name for p in (path / "roles").iterdir())
+    assert roles
+    for role in roles:
+        out = run("ansible-doc", "-t", "role", f"scratchbird.cluster.{role}", env=env)
+        assert "ENTRY POINT: main" in out, out
+
+
+def test_ansible_doc_documents_every_plugin(installed):
+    _, path, env = installed
+    for folder, kind in PLUGIN_TYPES.items():
+        for plugin in sorted((path / "plugins" / folder).glob("*.py")) if (path / "plugins" / folder).exists() else []:
+            if plugin.name == "__init__.py":
+                continue
+            out = run("ansible-doc", "-t", kind, f"scratchbird.cluster.{plugin.stem}", env=env)
+            assert plugin.stem in out
+
+
+def test_playbook_from_the_installed_collection_parses(installed):
+    _, _, env = installed
+    out = run("ansible-playbook", "--syntax-check", "-i", "localhost,", str(ROOT / "bootstrap-cluster.yml"), env=env)
+    assert "playbook:" in out
