@@ -17,7 +17,6 @@ MOLECULE_JOBS ?= 2
 setup: .cache/setup.stamp
 .cache/setup.stamp: .ci/setup requirements.txt requirements-dev.txt lab/labctl
 	bash .ci/setup
-	touch $@
 
 demo: setup
 	lab/labctl up --layout $(LAB_LAYOUT)

@@ -16,7 +16,7 @@ PLUGIN_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup
 
 
 def run(*cmd, env):
-    res = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True, env=env, timeout=300,
+    res = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True, env=env, timeout=300, check=False,
                          cwd=env["ANSIBLE_COLLECTIONS_PATH"])
     assert res.returncode == 0, f"{' '.join(cmd)}:\n{res.stdout}\n{res.stderr}"
     return res.stdout
@@ -35,26 +35,26 @@ def installed(tmp_path_factory):
     run("ansible-galaxy", "collection", "build", "--output-path", str(tmp), str(ROOT), env=env)
     tarball = tmp / f"scratchbird-cluster-{galaxy['version']}.tar.gz"
     run("ansible-galaxy", "collection", "install", "-p", str(tmp / "collections"), str(tarball), env=env)
-    yield tarball, tmp / "collections" / "ansible_collections" / "scratchbird" / "cluster", env
+    yield {"tarball": tarball, "path": tmp / "collections" / "ansible_collections" / "scratchbird" / "cluster",
+           "env": env}
 
 
 def test_tarball_leaves_out_dev_only_material(installed):
-    tarball, _, _ = installed
-    with tarfile.open(tarball) as tar:
+    with tarfile.open(installed["tarball"]) as tar:
         top = {name.split("/")[0] for name in tar.getnames()}
     assert {"MANIFEST.json", "FILES.json", "roles", "playbooks", "meta", "README.md"} <= top
     assert not top & {"lab", "benchmarks", "molecule", ".cache", ".venv", "Makefile", "ansible.cfg", ".ci"}
 
 
 def test_installed_collection_is_listed(installed):
-    _, path, env = installed
+    path, env = installed["path"], installed["env"]
     out = run("ansible-galaxy", "collection", "list", "scratchbird.cluster", env=env)
     assert "scratchbird.cluster" in out and "0.1.0" in out
     assert (path / "meta" / "runtime.yml").is_file()
 
 
 def test_ansible_doc_documents_every_role(installed):
-    _, path, env = installed
+    path, env = installed["path"], installed["env"]
     roles = sorted(p.name for p in (path / "roles").iterdir())
     assert roles
     for role in roles:
@@ -63,7 +63,7 @@ def test_ansible_doc_documents_every_role(installed):
 
 
 def test_ansible_doc_documents_every_plugin(installed):
-    _, path, env = installed
+    path, env = installed["path"], installed["env"]
     for folder, kind in PLUGIN_TYPES.items():
         for plugin in sorted((path / "plugins" / folder).glob("*.py")) if (path / "plugins" / folder).exists() else []:
             if plugin.name == "__init__.py":
@@ -73,6 +73,6 @@ def test_ansible_doc_documents_every_plugin(installed):
 
 
 def test_playbook_from_the_installed_collection_parses(installed):
-    _, _, env = installed
+    env = installed["env"]
     out = run("ansible-playbook", "--syntax-check", "-i", "localhost,", str(ROOT / "bootstrap-cluster.yml"), env=env)
     assert "playbook:" in out
