@@ -12,7 +12,7 @@ PYTHON_VERSION := 3.11
 LAB_LAYOUT ?= inventories/lab/layout.yml
 MOLECULE_JOBS ?= 2
 
-.PHONY: setup demo demo-down test lint sanity units integration molecule build collection-tree clean
+.PHONY: setup demo demo-down test lint sanity units integration molecule engine build collection-tree clean
 
 setup: .cache/setup.stamp
 .cache/setup.stamp: .ci/setup requirements.txt requirements-dev.txt lab/labctl
@@ -53,6 +53,14 @@ integration: setup
 molecule: setup
 	ls -d molecule/*/molecule.yml | cut -d/ -f2 | xargs -P $(MOLECULE_JOBS) -I{} \
 	  sh -c 'molecule test -s {} > .cache/molecule-{}.log 2>&1 && echo "molecule {}: passed" || { tail -80 .cache/molecule-{}.log; echo "molecule {}: FAILED"; exit 1; }'
+
+# The stand-in engine artifacts the roles install in the lab: two good versions (upgrade,
+# rollback) and one that fails its health check.
+ENGINE_DIR := .cache/engine
+engine: setup
+	python lab/engine/build.py --version 1.0.0 --out $(ENGINE_DIR)
+	python lab/engine/build.py --version 1.1.0 --out $(ENGINE_DIR)
+	python lab/engine/build.py --version 1.2.0 --fault unhealthy --out $(ENGINE_DIR)
 
 build: setup
 	ansible-galaxy collection build --force --output-path build/

@@ -16,7 +16,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LABCTL = str(ROOT / "lab" / "labctl")
-KEY = ROOT / ".cache" / "lab" / "id_ed25519"
 NAME = "bench"
 HOSTS = 9
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -30,10 +29,7 @@ def labctl(*args):
 
 
 def ssh(ip, command):
-    return subprocess.run(
-        ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", f"ProxyCommand={LABCTL} proxy %h %p",
-         f"root@{ip}", command], capture_output=True, text=True, timeout=60)
+    return subprocess.run([LABCTL, "ssh", ip, command], capture_output=True, text=True, timeout=60)
 
 
 def resident_pages(pid):

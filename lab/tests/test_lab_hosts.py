@@ -10,7 +10,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LABCTL = str(ROOT / "lab" / "labctl")
-KEY = ROOT / ".cache" / "lab" / "id_ed25519"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -28,10 +27,7 @@ def state(name):
 
 
 def ssh(ip, command):
-    return subprocess.run(
-        ["ssh", "-i", str(KEY), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", f"ProxyCommand={LABCTL} proxy %h %p",
-         f"root@{ip}", command], capture_output=True, text=True, timeout=120)
+    return subprocess.run([LABCTL, "ssh", ip, command], capture_output=True, text=True, timeout=120)
 
 
 def leftovers(name):

@@ -46,18 +46,8 @@ _NS_PER_S = 1000000000
 
 # Fields given in seconds that also get an ``<name>_ns`` integer.
 _SECONDS_WITH_NS = ("offset", "last_offset", "rms_offset", "root_delay", "root_dispersion")
-_FLOAT_FIELDS = (
-    "ref_time",
-    "offset",
-    "last_offset",
-    "rms_offset",
-    "frequency_ppm",
-    "residual_frequency_ppm",
-    "skew_ppm",
-    "root_delay",
-    "root_dispersion",
-    "update_interval",
-)
+_FLOAT_FIELDS = tuple(f for f in TRACKING_FIELDS
+                      if f not in ("reference_id", "reference_name", "stratum", "leap_status"))
 _NON_NEGATIVE = ("ref_time", "rms_offset", "skew_ppm", "root_delay", "root_dispersion", "update_interval")
 
 
