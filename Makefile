@@ -31,6 +31,7 @@ test: setup lint sanity units integration molecule
 
 lint: setup
 	ansible-lint --profile production
+	antsibull-changelog lint
 
 # ansible-test runs on the collection as it ships: the built tarball, unpacked under
 # ansible_collections/<ns>/<name> (dev-only folders are left out by build_ignore).

@@ -76,3 +76,15 @@ def test_playbook_from_the_installed_collection_parses(installed):
     env = installed["env"]
     out = run("ansible-playbook", "--syntax-check", "-i", "localhost,", str(ROOT / "bootstrap-cluster.yml"), env=env)
     assert "playbook:" in out
+
+
+def test_execution_environment_definition_builds_a_context(installed, tmp_path):
+    for name in ("execution-environment.yml", "requirements.txt", "requirements.yml", "bindep.txt"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / installed["tarball"].name).write_bytes(installed["tarball"].read_bytes())
+    run("ansible-builder", "create", "-f", str(tmp_path / "execution-environment.yml"),
+        "-c", str(tmp_path / "context"), env=installed["env"])
+    dockerfile = (tmp_path / "context" / "Dockerfile").read_text()
+    assert "ansible-core==2.19.14" in dockerfile
+    assert "ansible-galaxy collection install /tmp/collection/scratchbird-cluster-" in dockerfile
+    assert (tmp_path / "context" / "_build" / "collection" / installed["tarball"].name).is_file()
