@@ -1,0 +1,77 @@
+"""Bad input to the time roles fails with a clear message naming the variable, before the
+host is changed (checked on a real lab host: chrony is still not installed afterwards)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LABCTL = str(ROOT / "lab" / "labctl")
+LAB = "it-bad"
+VENV = ROOT / ".venv" / "bin"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+CASES = [
+    ("unknown profile", "gpsd_chrony", {"gpsd_chrony_profile": "cloudy"},
+     ["gpsd_chrony_profile", "auto, aws, gcp, azure, lan_client, ntp_server, gps_server, ptp"]),
+    ("malformed CIDR", "gpsd_chrony", {"gpsd_chrony_profile": "aws", "gpsd_chrony_allow": ["10.213.0.0/33"]},
+     ["gpsd_chrony_allow: not an address or CIDR: 10.213.0.0/33"]),
+    ("lan_client without masters", "gpsd_chrony", {"gpsd_chrony_profile": "lan_client"},
+     ["gpsd_chrony_lan_masters is empty"]),
+    ("auto off cloud without masters", "gpsd_chrony", {"gpsd_chrony_profile": "auto"},
+     ["resolved to lan_client but gpsd_chrony_lan_masters is empty"]),
+    ("empty GPS device", "gpsd_chrony", {"gpsd_chrony_profile": "gps_server", "gpsd_chrony_gps_device": ""},
+     ["gpsd_chrony_gps_device must name the GPS receiver"]),
+    ("zero maxdistance", "gpsd_chrony", {"gpsd_chrony_profile": "aws", "gpsd_chrony_maxdistance": 0},
+     ["gpsd_chrony_maxdistance must be a positive number"]),
+    ("negative makestep", "gpsd_chrony", {"gpsd_chrony_profile": "aws", "gpsd_chrony_makestep_threshold": -1},
+     ["gpsd_chrony_makestep_threshold must be > 0"]),
+    ("zero minsources", "gpsd_chrony", {"gpsd_chrony_profile": "aws", "gpsd_chrony_minsources": 0},
+     ["gpsd_chrony_minsources must be 1 or more"]),
+    ("minsources above the sources", "gpsd_chrony",
+     {"gpsd_chrony_profile": "lan_client", "gpsd_chrony_lan_masters": ["b1"], "gpsd_chrony_minsources": 2},
+     ["gpsd_chrony_minsources is 2 but the profile lan_client has only 1 source(s)"]),
+    ("bad PPS choice", "gpsd_chrony", {"gpsd_chrony_profile": "gps_server", "gpsd_chrony_pps": "maybe"},
+     ["gpsd_chrony_pps", "none, shm, device"]),
+    ("clock master without cluster CIDR", "clock_master", {},
+     ["clock_master_cluster_cidrs must list the cluster's networks"]),
+    ("clock master with a bad CIDR", "clock_master", {"clock_master_cluster_cidrs": ["10.213.0.0/24", "lan"]},
+     ["clock_master_cluster_cidrs must list the cluster's networks as CIDRs"]),
+]
+
+
+@pytest.fixture(scope="module")
+def inventory():
+    subprocess.run([LABCTL, "down", "--name", LAB], check=True, capture_output=True)
+    subprocess.run([LABCTL, "up", "--name", LAB, "--subnet", "auto", "--host", "b1:tx_engines"],
+                   check=True, capture_output=True)
+    try:
+        yield subprocess.run([LABCTL, "inventory-path", "--name", LAB], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    finally:
+        subprocess.run([LABCTL, "down", "--name", LAB], capture_output=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_before_any_change(inventory, case):
+    _name, role, extra, messages = case
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections")}
+    # Inventory variables the lab sets (cluster_cidr) are removed for the clock master cases.
+    if role == "clock_master":
+        extra = {"cluster_cidr": None, "clock_master_cluster_cidrs": [], **extra}
+    res = subprocess.run([str(VENV / "ansible-playbook"), "-i", inventory, str(ROOT / "lab/tests/playbooks/time_roles.yml"),
+                          "-e", json.dumps({"role_under_test": role, **extra})],
+                         capture_output=True, text=True, env=env, timeout=180)
+    output = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode != 0, output
+    for message in messages:
+        assert message in output, output
+    installed = subprocess.run([LABCTL, "ssh", "--name", LAB, "b1", "dpkg-query -W -f '${Status}' chrony nftables"],
+                               capture_output=True, text=True)
+    assert "install ok installed" not in installed.stdout, "the host was changed before the input was checked"
