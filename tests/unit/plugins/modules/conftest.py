@@ -1,0 +1,68 @@
+# Copyright: scratchbird.cluster contributors
+# Apache License 2.0 (see LICENSE)
+"""Run a module in-process on replayed chronyc output (see chrony_fakes)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.chrony_fakes import (
+    CHRONYC,
+    Chronyc,
+    ExitJson,
+    FailJson,
+)
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    import contextlib
+
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """run_module(main, args, situations) -> (result dict, failed bool, Chronyc)."""
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("changed", False)
+        raise ExitJson(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["msg"] = msg
+        kwargs["failed"] = True
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: CHRONYC)
+
+    def run(main, args, situations=("client-synced",)):
+        chronyc = Chronyc(situations, executable=args.get("chronyc_path") or CHRONYC)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: chronyc(argv))
+        with patch_module_args(args):
+            try:
+                main()
+            except ExitJson as exc:
+                return exc.args[0], False, chronyc
+            except FailJson as exc:
+                return exc.args[0], True, chronyc
+        raise AssertionError("module returned without exit_json or fail_json")
+
+    return run
