@@ -1,5 +1,6 @@
 """Each chrony profile rendered on a real lab host, parsed by chronyd -p."""
 import os
+import time
 
 import pytest
 import testinfra
@@ -79,3 +80,15 @@ def test_auto_falls_back_to_lan_client_off_cloud():
     assert header("p-auto").endswith("(profile lan_client).")
     ntp_ip = RUNNER.get_variables("p-ntp")["ansible_host"]
     assert lines[0] == f"server {ntp_ip} iburst minpoll 0 maxpoll 1 maxsamples 8 prefer"
+
+
+def test_textfile_metrics_by_default():
+    h = host("p-aws")
+    assert h.service("chrony-metrics.timer").is_running
+    start = time.monotonic()
+    while not h.file("/var/lib/prometheus/node-exporter/chrony.prom").exists:
+        assert time.monotonic() - start < 30, "chrony.prom was not written"
+        time.sleep(0.5)
+    text = h.file("/var/lib/prometheus/node-exporter/chrony.prom").content_string
+    assert "chrony_up 1" in text
+    assert "chrony_max_uncertainty_nanoseconds 50000000" in text
