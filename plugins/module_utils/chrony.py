@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import os
 
 # Field order of ``chronyc -c tracking`` (one CSV line).
 TRACKING_FIELDS = (
@@ -424,3 +425,13 @@ def collect(run, chronyc="chronyc"):
         )
     except ValueError as exc:
         raise ValueError("cannot parse the output of %s -n -c: %s" % (chronyc, exc))
+
+
+def find_chronyc(module):
+    """The chronyc a module runs: its chronyc_path option, or chronyc found on the target."""
+    path = module.params["chronyc_path"]
+    if path:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            module.fail_json(msg="chronyc_path %s is not an executable file" % path)
+        return path
+    return module.get_bin_path("chronyc", required=True)

@@ -308,21 +308,10 @@ sources:
           type: int
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.scratchbird.cluster.plugins.module_utils.chrony import ChronycError, collect
-
-
-def find_chronyc(module):
-    """The chronyc to run: the chronyc_path option, or chronyc found on the target."""
-    path = module.params["chronyc_path"]
-    if path:
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            module.fail_json(msg="chronyc_path %s is not an executable file" % path)
-        return path
-    return module.get_bin_path("chronyc", required=True)
+from ansible_collections.scratchbird.cluster.plugins.module_utils.chrony import ChronycError, collect, find_chronyc
 
 
 def main():
