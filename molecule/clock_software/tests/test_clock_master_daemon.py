@@ -5,24 +5,17 @@ import re
 import subprocess
 
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
+from lab_testinfra import INVENTORY, RUNNER, address, host
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 MASTERS = RUNNER.get_hosts("clock_masters")
 CLIENTS = RUNNER.get_hosts("tx_engines") + RUNNER.get_hosts("olap_shards")
-ADDRESS = {h: RUNNER.get_variables(h)["ansible_host"] for h in MASTERS + CLIENTS}
+ADDRESS = {h: address(h) for h in MASTERS + CLIENTS}
 PORT = 9093
 MAX_EXPOSURE = 4.0
 ARTIFACT = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], ".cache/engine/scratchbird-engine-1.0.0.tar.gz")
 with open(ARTIFACT + ".sha256", encoding="ascii") as handle:
     ARTIFACT_SHA256 = handle.read().split()[0]
 GET = "import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=5).read().decode())"
-
-
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 def http_get(on, url):

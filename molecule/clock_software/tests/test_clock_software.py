@@ -1,39 +1,17 @@
 """Two clock masters without upstream (orphan pair) serving two clients, on real lab hosts."""
-import os
-import time
-
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
+from lab_testinfra import RUNNER, address, host, selected_source, wait_for
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 MASTERS = RUNNER.get_hosts("clock_masters")
 CLIENTS = RUNNER.get_hosts("tx_engines") + RUNNER.get_hosts("olap_shards")
-ADDRESS = {h: RUNNER.get_variables(h)["ansible_host"] for h in MASTERS + CLIENTS}
+ADDRESS = {h: address(h) for h in MASTERS + CLIENTS}
 FAILOVER_LIMIT_S = 60
 
 
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def selected_source(client):
-    for line in client.check_output("chronyc -n -c sources").splitlines():
-        fields = line.split(",")
-        if fields[1] == "*":
-            return fields[2]
-    return None
-
-
-def wait_for(condition, timeout, what):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        value = condition()
-        if value:
-            return value, time.monotonic() - start
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout} s")
+def serving(name):
+    """The address of the source the host has selected, or None."""
+    source = selected_source(name)
+    return source and source[1]
 
 
 @pytest.mark.parametrize("name", MASTERS)
@@ -57,25 +35,24 @@ def test_master_firewall_opens_ntp_and_heartbeat_to_the_cluster_only(name):
 
 @pytest.mark.parametrize("name", CLIENTS)
 def test_client_selects_a_master(name):
-    client = host(name)
-    conf = client.file("/etc/chrony/chrony.conf").content_string
+    conf = host(name).file("/etc/chrony/chrony.conf").content_string
     assert conf.count("\nserver ") == 2 and " prefer\n" in conf
-    source, _ = wait_for(lambda: selected_source(client), 30, f"{name} selecting a clock master")
+    source, _ = wait_for(lambda: serving(name), 30, f"{name} selecting a clock master")
     assert source in {ADDRESS[m] for m in MASTERS}
-    tracking = client.check_output("chronyc -n -c tracking").split(",")
+    tracking = host(name).check_output("chronyc -n -c tracking").split(",")
     assert tracking[13] == "Normal"
 
 
 def test_clients_fail_over_when_the_serving_master_stops():
-    client = host(CLIENTS[0])
-    serving, _ = wait_for(lambda: selected_source(client), 30, "a selected master")
-    serving_master = next(m for m in MASTERS if ADDRESS[m] == serving)
+    client = CLIENTS[0]
+    current, _ = wait_for(lambda: serving(client), 30, "a selected master")
+    serving_master = next(m for m in MASTERS if ADDRESS[m] == current)
     backup = ADDRESS[next(m for m in MASTERS if m != serving_master)]
     host(serving_master).check_output("systemctl stop chrony")
     try:
-        _, seconds = wait_for(lambda: selected_source(client) == backup, FAILOVER_LIMIT_S,
-                              f"{CLIENTS[0]} failing over from {serving} to {backup}")
-        print(f"fail-over from {serving} to {backup} in {seconds:.1f} s")
+        _, seconds = wait_for(lambda: serving(client) == backup, FAILOVER_LIMIT_S,
+                              f"{client} failing over from {current} to {backup}")
+        print(f"fail-over from {current} to {backup} in {seconds:.1f} s")
     finally:
         host(serving_master).check_output("systemctl start chrony")
-    wait_for(lambda: selected_source(client), 30, "a selected master after the restart")
+    wait_for(lambda: serving(client), 30, "a selected master after the restart")

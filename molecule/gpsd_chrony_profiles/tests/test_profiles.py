@@ -1,18 +1,8 @@
 """Each chrony profile rendered on a real lab host, parsed by chronyd -p."""
-import os
-import time
-
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
+from lab_testinfra import RUNNER, host, wait_for
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 CLOUD = "prefer iburst minpoll 4 maxpoll 4"
-
-
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 def config(name):
@@ -85,10 +75,7 @@ def test_auto_falls_back_to_lan_client_off_cloud():
 def test_textfile_metrics_by_default():
     h = host("p-aws")
     assert h.service("chrony-metrics.timer").is_running
-    start = time.monotonic()
-    while not h.file("/var/lib/prometheus/node-exporter/chrony.prom").exists:
-        assert time.monotonic() - start < 30, "chrony.prom was not written"
-        time.sleep(0.5)
+    wait_for(lambda: h.file("/var/lib/prometheus/node-exporter/chrony.prom").exists, 30, "chrony.prom written")
     text = h.file("/var/lib/prometheus/node-exporter/chrony.prom").content_string
     assert "chrony_up 1" in text
     assert "chrony_max_uncertainty_nanoseconds 50000000" in text

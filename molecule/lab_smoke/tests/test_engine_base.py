@@ -1,17 +1,11 @@
 """The engine host base on real lab hosts (systemd-nspawn, Debian bookworm)."""
-import os
-
 import pytest
-import testinfra.utils.ansible_runner
-
-hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
+import lab_testinfra
 
 
-@pytest.fixture(params=hosts)
+@pytest.fixture(params=lab_testinfra.RUNNER.get_hosts("all"))
 def host(request):
-    return testinfra.get_host(f"ansible://{request.param}?ansible_inventory="
-                              f"{os.environ['MOLECULE_INVENTORY_FILE']}")
+    return lab_testinfra.host(request.param)
 
 
 def test_system_booted_with_systemd(host):
