@@ -10,8 +10,8 @@ format).  Layout:
     scratchbird-engine-<version>/
         VERSION                   first line: the version; "fault: <name>" line if any
         README
-        bin/scratchbird-engine    zipapp (#!/usr/bin/env python3): engine, chrony
-                                  module_utils, pure-Python PyYAML
+        bin/scratchbird-engine    zipapp (#!/usr/bin/env python3): engine, the chrony and
+                                  engine_schema module_utils, pure-Python PyYAML
         bin/tx-engine, bin/ingestion-engine, bin/olap-shard, bin/clock-master
                                   -> scratchbird-engine (symlinks)
         licenses/PyYAML.txt
@@ -35,7 +35,10 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 ENGINE_SOURCE = os.path.join(HERE, "scratchbird_engine.py")
+# The collection's module_utils the engine uses, embedded unchanged as scratchbird_<name>.py
+# (where scratchbird_engine._load_module_util() looks first).
 CHRONY_SOURCE = os.path.join(REPO, "plugins", "module_utils", "chrony.py")
+SCHEMA_SOURCE = os.path.join(REPO, "plugins", "module_utils", "engine_schema.py")
 
 sys.path.insert(0, HERE)
 import scratchbird_engine as engine  # noqa: E402  (tier names, faults, program name)
@@ -99,6 +102,7 @@ def build_zipapp(version, fault):
         ("scratchbird_build_info.py", build_info.encode()),
         ("scratchbird_chrony.py", read(CHRONY_SOURCE)),
         ("scratchbird_engine.py", read(ENGINE_SOURCE)),
+        ("scratchbird_engine_schema.py", read(SCHEMA_SOURCE)),
     ] + yaml_files()
     date_time = time.gmtime(EPOCH)[:6]
     buf = io.BytesIO()

@@ -11,7 +11,7 @@ Python 3.11 standard library plus PyYAML (bundled into the built artifact).
 """
 
 import argparse
-import difflib
+import importlib
 import importlib.util
 import json
 import os
@@ -45,36 +45,38 @@ EXIT_RUNTIME = 1  # could not start: data dir, bind, TLS files
 EXIT_CONFIG = 2  # invalid configuration or usage
 
 
-def _load_chrony():
-    """The collection's chrony parser; never a copy of its logic."""
-    try:  # inside the built artifact (build.py copies module_utils/chrony.py)
-        import scratchbird_chrony
+def _load_module_util(name):
+    """The collection's plugins/module_utils/<name>.py itself; never a copy of its logic.
 
-        return scratchbird_chrony
-    except ImportError:
-        pass
-    try:  # installed collection
-        from ansible_collections.scratchbird.cluster.plugins.module_utils import chrony
-
-        return chrony
-    except ImportError:
-        pass
+    Looked up as scratchbird_<name> (the built artifact: build.py embeds the file under
+    that name), then in an installed scratchbird.cluster collection, then in the source
+    tree this file belongs to.
+    """
+    candidates = ("scratchbird_" + name, "ansible_collections.scratchbird.cluster.plugins.module_utils." + name)
+    for module_name in candidates:
+        try:
+            return importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # only "not there"; a broken module must not be skipped
+            if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+                raise
     here = os.path.dirname(os.path.abspath(__file__))  # source tree: <repo>/lab/engine
-    path = os.path.join(here, os.pardir, os.pardir, "plugins", "module_utils", "chrony.py")
-    spec = importlib.util.spec_from_file_location("scratchbird_chrony", path)
+    path = os.path.join(here, os.pardir, os.pardir, "plugins", "module_utils", name + ".py")
+    spec = importlib.util.spec_from_file_location(candidates[0], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-chrony = _load_chrony()
+chrony = _load_module_util("chrony")  # chronyc output parser
+schema = _load_module_util("engine_schema")  # the config files' contract
 
 
 class Tier:
-    def __init__(self, name, prefix, config_key, default_config, data_dir, metrics_port):
+    def __init__(self, name, prefix, default_config, data_dir, metrics_port):
         self.name = name
         self.prefix = prefix  # Prometheus metric prefix
-        self.config_key = config_key  # top key of the tier file (None: no tier file)
+        document = schema.SCHEMAS.get(name)
+        self.config_key = document.top_key if document else None  # top key of the tier file (None: no tier file)
         self.default_config = default_config
         self.data_dir = data_dir
         self.metrics_port = metrics_port
@@ -83,10 +85,10 @@ class Tier:
 TIERS = {
     t.name: t
     for t in (
-        Tier("tx-engine", "tx_engine", "tx_engine", "/etc/db/tx-engine.yaml", "/var/lib/db/tx-engine", 9090),
-        Tier("ingestion-engine", "ingestion", "ingestion", "/etc/db/ingestion.yaml", "/var/lib/db/ingestion", 9091),
-        Tier("olap-shard", "olap_shard", "olap", "/etc/db/olap.yaml", "/var/lib/db/olap", 9092),
-        Tier("clock-master", "clock_master", None, None, "/var/lib/db/clock-master", 9093),
+        Tier("tx-engine", "tx_engine", "/etc/db/tx-engine.yaml", "/var/lib/db/tx-engine", 9090),
+        Tier("ingestion-engine", "ingestion", "/etc/db/ingestion.yaml", "/var/lib/db/ingestion", 9091),
+        Tier("olap-shard", "olap_shard", "/etc/db/olap.yaml", "/var/lib/db/olap", 9092),
+        Tier("clock-master", "clock_master", None, "/var/lib/db/clock-master", 9093),
     )
 }
 DEFAULT_CLUSTER_CONFIG = "/etc/db/cluster.yaml"
@@ -96,283 +98,12 @@ DEFAULT_MAX_UNCERTAINTY_NS = 50000000
 MARKER_FILE = ".scratchbird-standin.json"
 
 # --------------------------------------------------------------------------
-# Configuration schema
+# Configuration files (their schema: plugins/module_utils/engine_schema.py)
 # --------------------------------------------------------------------------
 
 
 class ConfigError(Exception):
     pass
-
-
-def _describe(value):
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}
-    kind = "null" if value is None else names.get(type(value), type(value).__name__)
-    if isinstance(value, (dict, list)):
-        return kind
-    return "%s %r" % (kind, value)
-
-
-class Spec:
-    """A schema node. check() appends (path, message) pairs to errs."""
-
-    def check(self, value, path, errs):
-        raise NotImplementedError
-
-
-class Str(Spec):
-    def check(self, value, path, errs):
-        if not isinstance(value, str) or not value:
-            errs.append((path, "expected a non-empty string, got %s" % _describe(value)))
-
-
-class Int(Spec):
-    def __init__(self, minimum=None, maximum=None):
-        self.minimum, self.maximum = minimum, maximum
-
-    def check(self, value, path, errs):
-        if isinstance(value, bool) or not isinstance(value, int):
-            errs.append((path, "expected an integer, got %s" % _describe(value)))
-        elif self.minimum is not None and value < self.minimum:
-            errs.append((path, "must be >= %d, got %d" % (self.minimum, value)))
-        elif self.maximum is not None and value > self.maximum:
-            errs.append((path, "must be <= %d, got %d" % (self.maximum, value)))
-
-
-class Port(Spec):
-    def check(self, value, path, errs):
-        if isinstance(value, bool) or not isinstance(value, int):
-            errs.append((path, "expected a port number (integer 1..65535), got %s" % _describe(value)))
-        elif not 1 <= value <= 65535:
-            errs.append((path, "port %d out of range 1..65535" % value))
-
-
-class Bool(Spec):
-    def check(self, value, path, errs):
-        if not isinstance(value, bool):
-            errs.append((path, "expected true or false, got %s" % _describe(value)))
-
-
-class Enum(Spec):
-    def __init__(self, *values):
-        self.values = values
-
-    def check(self, value, path, errs):
-        if value not in self.values or isinstance(value, bool):
-            shown = _describe(value) if isinstance(value, (dict, list)) else repr(value)
-            errs.append((path, "invalid value %s (allowed: %s)" % (shown, ", ".join(self.values))))
-
-
-class HostPort(Spec):
-    """ "host:port" string ([v6]:port allowed)."""
-
-    def check(self, value, path, errs):
-        if not isinstance(value, str) or ":" not in value:
-            errs.append((path, 'expected "host:port", got %s' % _describe(value)))
-            return
-        host, port = value.rsplit(":", 1)
-        if not host or host in ("[]",):
-            errs.append((path, "missing host in %r" % value))
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            errs.append((path, "port %r out of range 1..65535 in %r" % (port, value)))
-
-
-class ServerId(Spec):
-    def check(self, value, path, errs):
-        if value == "auto":
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            errs.append((path, 'expected "auto" or a non-negative integer, got %s' % _describe(value)))
-
-
-class Free(Spec):
-    """Free-form section: any mapping or list."""
-
-    def check(self, value, path, errs):
-        if not isinstance(value, (dict, list)):
-            errs.append((path, "expected a mapping or a list, got %s" % _describe(value)))
-
-
-class ListOf(Spec):
-    def __init__(self, item, min_items=0):
-        self.item, self.min_items = item, min_items
-
-    def check(self, value, path, errs):
-        if not isinstance(value, list):
-            errs.append((path, "expected a list, got %s" % _describe(value)))
-            return
-        if len(value) < self.min_items:
-            errs.append((path, "needs at least %d item(s)" % self.min_items))
-        for i, item in enumerate(value):
-            self.item.check(item, "%s[%d]" % (path, i), errs)
-
-
-class DictOf(Spec):
-    """Free keys (strings), every value checked against one spec."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def check(self, value, path, errs):
-        if not isinstance(value, dict):
-            errs.append((path, "expected a mapping, got %s" % _describe(value)))
-            return
-        for key, item in value.items():
-            if not isinstance(key, str):
-                errs.append((path, "key %r must be a string" % (key,)))
-                continue
-            self.value.check(item, "%s.%s" % (path, key), errs)
-
-
-class Map(Spec):
-    """Known keys only; `required` names the keys that must be present.  A null optional value counts as absent."""
-
-    def __init__(self, fields, required=()):
-        self.fields = fields
-        self.required = frozenset(required)
-
-    def check(self, value, path, errs):
-        if not isinstance(value, dict):
-            errs.append((path, "expected a mapping, got %s" % _describe(value)))
-            return
-        for key in value:
-            if key not in self.fields:
-                msg = "unknown key (allowed: %s)" % ", ".join(sorted(self.fields))
-                close = difflib.get_close_matches(str(key), list(self.fields), n=1)
-                if close:
-                    msg += "; did you mean %r?" % close[0]
-                errs.append(("%s.%s" % (path, key) if path else str(key), msg))
-        for key, spec in self.fields.items():
-            sub = "%s.%s" % (path, key) if path else key
-            if value.get(key) is None:
-                if key in self.required:
-                    errs.append((sub, "required key missing" if key not in value else "required key has no value"))
-                continue
-            spec.check(value[key], sub, errs)
-
-
-CONSISTENCY_MODES = Enum("eventual", "bounded_staleness", "monotonic_reads", "strict_serializable")
-COMPRESSION = Enum("zstd", "lz4", "snappy", "gzip", "none")
-FREE = Free()
-BROKER_TYPE = Enum("kafka", "pubsub")
-
-# fmt: off
-CLUSTER_SCHEMA = Map({"cluster": Map({
-    "name": Str(),
-    "environment": Str(),
-    "region": Str(),
-    "clock": Map({
-        "mode": Enum("software", "hardware"),
-        "master_host": Str(),
-        "backup_host": Str(),
-        "heartbeat_port": Port(),
-        "heartbeat_interval_ms": Int(1),
-        "max_acceptable_uncertainty_ns": Int(1),
-        "heartbeat_multicast_group": Str(),  # spec 02 alternative to unicast heartbeats
-        "heartbeat_multicast_port": Port(),
-    }),
-    "replication": Map({
-        "broker": BROKER_TYPE,
-        "brokers": ListOf(HostPort()),
-        "topic_prefix": Str(),
-        "compression": COMPRESSION,
-    }),
-    "security": Map({
-        "enable_tls": Bool(),
-        "tls_cert_path": Str(),
-        "tls_key_path": Str(),
-        "tls_ca_path": Str(),
-        "auth_method": Enum("kerberos", "ldap", "jwt"),
-        "kerberos_realm": Str(),
-        "kerberos_keytab": Str(),
-    }),
-    "monitoring": Map({
-        "enable": Bool(),
-        "prometheus_port": Port(),
-        "log_level": Enum("debug", "info", "warning", "error"),
-        "log_output": Str(),
-    }),
-}, required=["name"])}, required=["cluster"])
-
-TX_SCHEMA = Map({"tx_engine": Map({
-    "server_id": ServerId(),
-    "listeners": ListOf(Map({
-        "protocol": Enum("postgresql", "mysql"),
-        "port": Port(),
-        "max_connections": Int(1),
-    }, required=["protocol", "port"]), min_items=1),
-    "storage": Map({
-        "data_dir": Str(),
-        "retention_hours": Int(1),
-        "wal_dir": Str(),
-        "checkpoint_interval_seconds": Int(1),
-    }),
-    "cache": Map({
-        "query_result_cache_mb": Int(0),
-        "hot_row_cache_mb": Int(0),
-        "prepared_statement_cache_size": Int(0),
-    }),
-    "consistency": Map({
-        "default_mode": CONSISTENCY_MODES,
-        "table_overrides": DictOf(CONSISTENCY_MODES),
-    }),
-    "replication": Map({
-        "enable": Bool(),
-        "buffer_size_mb": Int(1),
-        "flush_interval_ms": Int(1),
-        "compression": COMPRESSION,
-    }),
-    "resources": Map({"worker_threads": Int(1), "io_threads": Int(1)}),
-}, required=["listeners"])}, required=["tx_engine"])
-
-INGESTION_SCHEMA = Map({"ingestion": Map({
-    "broker": Map({
-        "type": BROKER_TYPE,
-        "brokers": ListOf(HostPort(), min_items=1),
-        "topic_prefix": Str(),
-        "consumer_group": Str(),
-    }, required=["brokers"]),
-    "processing": Map({
-        "batch_size": Int(1),
-        "batch_timeout_ms": Int(1),
-        "worker_threads": Int(1),
-        "merge_queue_size": Int(1),
-    }),
-    "conflicts": Map({"default_strategy": Str(), "table_strategies": DictOf(Str())}),
-    "storage": Map({
-        "data_dir": Str(),
-        "retention_days": Int(1),
-        "gc_interval_seconds": Int(1),
-        "versions_per_gc_cycle": Int(1),
-    }),
-    "olap_push": Map({
-        "strategy": Str(),
-        "targets": ListOf(HostPort()),
-        "max_batch_size": Int(1),
-        "max_batch_age_seconds": Int(1),
-        "compression": COMPRESSION,
-        "parallelism": Int(1),
-    }),
-}, required=["broker"])}, required=["ingestion"])
-
-OLAP_SCHEMA = Map({"olap": Map({
-    "storage": Map({
-        "data_dir": Str(),
-        "format": Enum("parquet"),
-        "compression": COMPRESSION,
-        "compression_level": Int(0, 22),
-        "block_size_mb": Int(1),
-    }),
-    "partitioning": Map({"strategy": Str(), "retention_days": Int(1)}),
-    "sharding": Map({"strategy": Str(), "num_shards": Int(1), "shard_id": Int(0)}),
-    "indexes": FREE,
-    "query": FREE,
-    "compaction": FREE,
-    "tiering": FREE,
-    "materialized_views": FREE,
-})}, required=["olap"])
-# fmt: on
-
-TIER_SCHEMAS = {"tx_engine": TX_SCHEMA, "ingestion": INGESTION_SCHEMA, "olap": OLAP_SCHEMA}
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -416,14 +147,6 @@ def load_yaml(path):
         raise ConfigError("%s: YAML error%s: %s" % (label, where, problem))
 
 
-def _validate(doc, schema, label):
-    if doc is None:
-        return ["%s: file is empty" % label]
-    errs = []
-    schema.check(doc, "", errs)
-    return [": ".join(part for part in (label, path, msg) if part) for path, msg in errs]
-
-
 def _get(doc, *keys, default=None):
     for key in keys:
         if not isinstance(doc, dict) or doc.get(key) is None:
@@ -439,33 +162,50 @@ class Settings:
         self.tier = tier
         self.cluster_path = args.cluster_config
         self.tier_path = args.config or tier.default_config
-        self.cluster = {}
-        self.tier_doc = {}
         errors = []
-        for path, schema, attr in (
-            (self.cluster_path, CLUSTER_SCHEMA, "cluster"),
-            (self.tier_path, TIER_SCHEMAS.get(tier.config_key), "tier_doc"),
-        ):
-            if schema is None:
-                continue
-            try:
-                doc = load_yaml(path)
-            except ConfigError as exc:
-                errors.append(str(exc))
-                continue
-            problems = _validate(doc, schema, os.path.basename(path))
-            errors.extend(problems)
-            if not problems:
-                setattr(self, attr, doc)
+        self.cluster = self._load(self.cluster_path, "cluster", errors) or {}
+        # The metrics port is unknown while cluster.yaml is invalid; then only --metrics-port is checked.
+        self.metrics_port, metrics_from = self._metrics_port(args, bool(self.cluster))
+        self.tier_doc = {}
+        if tier.config_key:
+            checks = {"metrics_port": self.metrics_port, "metrics_port_from": metrics_from}
+            self.tier_doc = self._load(self.tier_path, tier.name, errors, **checks) or {}
         if not errors:
-            errors.extend(self._derive(args))
+            self._derive(args)
         self.errors = errors
 
+    @staticmethod
+    def _load(path, kind, errors, **checks):
+        """The parsed, valid document, or None after adding its problems ("<file>: ...") to errors."""
+        label = os.path.basename(path)
+        try:
+            doc = load_yaml(path)
+        except ConfigError as exc:
+            errors.append(str(exc))
+            return None
+        if doc is None:
+            errors.append("%s: file is empty" % label)
+            return None
+        problems = schema.errors(doc, kind, **checks)
+        errors.extend("%s: %s" % (label, problem) for problem in problems)
+        return None if problems else doc
+
+    def _metrics_port(self, args, cluster_ok):
+        """(port, where it comes from); (None, None) while cluster.yaml, which may set it, is invalid."""
+        if args.metrics_port:
+            return args.metrics_port, "set by --metrics-port"
+        if not cluster_ok:
+            return None, None
+        port = _get(self.cluster, "cluster", "monitoring", "prometheus_port")
+        if port:
+            return port, "set by cluster.monitoring.prometheus_port"
+        where = "the %s default; set another with cluster.monitoring.prometheus_port or --metrics-port"
+        return self.tier.metrics_port, where % self.tier.name
+
     def _derive(self, args):
-        c = self.cluster.get("cluster", {})
-        t = self.tier_doc.get(self.tier.config_key, {}) if self.tier.config_key else {}
+        c = self.cluster["cluster"]
+        t = self.tier_doc[self.tier.config_key] if self.tier.config_key else {}
         self.cluster_name = c["name"]
-        self.metrics_port = args.metrics_port or _get(c, "monitoring", "prometheus_port") or self.tier.metrics_port
         self.heartbeat_port = args.heartbeat_port or _get(c, "clock", "heartbeat_port", default=DEFAULT_HEARTBEAT_PORT)
         self.heartbeat_interval = (
             _get(c, "clock", "heartbeat_interval_ms", default=DEFAULT_HEARTBEAT_INTERVAL_MS) / 1000.0
@@ -484,21 +224,6 @@ class Settings:
         if self.server_id == "auto":
             # Stand-in for "auto-assign from pool": stable per host name.
             self.server_id = zlib.crc32(socket.gethostname().encode()) % 1000000
-        errors = []
-        label = os.path.basename(self.tier_path or "")
-        seen = {}
-        for i, listener in enumerate(self.listeners):
-            path = "tx_engine.listeners[%d].port" % i
-            port = listener["port"]
-            if port in seen:
-                errors.append("%s: %s: duplicate listener port %d (also %s)" % (label, path, port, seen[port]))
-            elif port == self.metrics_port:
-                errors.append(
-                    "%s: %s: port %d collides with the metrics port (cluster.monitoring.prometheus_port "
-                    "or --metrics-port)" % (label, path, port)
-                )
-            seen.setdefault(port, path)
-        return errors
 
 
 # --------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 import json
 import os
 import re
-import subprocess
 
 import pytest
-from lab_testinfra import INVENTORY, RUNNER, address, host
+from lab_testinfra import RUNNER, address, host, playbook, recap
 
 MASTERS = RUNNER.get_hosts("clock_masters")
 CLIENTS = RUNNER.get_hosts("tx_engines") + RUNNER.get_hosts("olap_shards")
@@ -91,15 +90,7 @@ def test_metrics_port_is_open_to_the_cluster_only(name):
 
 def converge(*extra):
     """Run the scenario's converge on the first master only; returns the play recap line."""
-    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
-    inventory = os.path.dirname(INVENTORY)  # with the scenario's group_vars
-    cmd = ["ansible-playbook", "-i", inventory, playbook, "--limit", MASTERS[0], *extra]
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    recap = re.search(rf"^{re.escape(MASTERS[0])}\s+:.*$", result.stdout, re.M)
-    assert recap, result.stdout[-3000:]
-    return recap.group(0)
+    return recap(playbook("converge.yml", "--limit", MASTERS[0], *extra), MASTERS[0])
 
 
 def test_changed_config_restarts_the_daemon_and_the_restore_does_too():

@@ -1,5 +1,7 @@
 """Helpers shared by every scenario's testinfra tests (on PYTHONPATH via .config/molecule)."""
 import os
+import re
+import subprocess
 import time
 
 import testinfra
@@ -36,3 +38,22 @@ def wait_for(condition, timeout, what):
             return value, time.monotonic() - start
         time.sleep(0.25)
     raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def playbook(name, *args, ok=True):
+    """Run one of the scenario's playbooks (converge.yml, ...) with its inventory (and group
+    and host vars); returns the CompletedProcess. ok=True: it must succeed, ok=False: fail."""
+    path = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], name)
+    cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), path, *args]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if ok is not None:
+        assert (result.returncode == 0) == ok, result.stdout[-4000:] + result.stderr[-3000:]
+    return result
+
+
+def recap(result, name):
+    """The play recap line of one host."""
+    match = re.search(rf"^{re.escape(name)}\s+:.*$", result.stdout, re.M)
+    assert match, result.stdout[-3000:]
+    return match.group(0)

@@ -1,0 +1,44 @@
+# Copyright: scratchbird.cluster contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters that read the cluster's shape from the inventory: host addresses, Kafka bootstrap."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.six import string_types
+
+
+def _address(host, hostvars):
+    if host in hostvars:
+        return str(hostvars[host].get("ansible_host", host))
+    return str(host)
+
+
+def _with_port(address, port):
+    return "[%s]:%s" % (address, port) if ":" in address else "%s:%s" % (address, port)
+
+
+def host_addresses(hosts, hostvars, port=None):
+    """Each inventory host's address (its ansible_host, else its name), as host:port when port is given."""
+    addresses = [_address(host, hostvars) for host in hosts or []]
+    return addresses if port is None else [_with_port(a, port) for a in addresses]
+
+
+def kafka_bootstrap(bootstrap, broker_hosts, hostvars, port=9092):
+    """The cluster's Kafka brokers as host:port: bootstrap (a list or "h:p,h:p") when set,
+    else the broker hosts of the inventory on port."""
+    if bootstrap is None:
+        return host_addresses(broker_hosts, hostvars, port)
+    if isinstance(bootstrap, string_types):
+        bootstrap = bootstrap.split(",")
+    if not isinstance(bootstrap, (list, tuple)):
+        raise AnsibleFilterError(
+            "cluster_kafka_bootstrap must be a list of host:port or a 'host:port,host:port' string, got %r" % (bootstrap,))
+    return [str(entry).strip() for entry in bootstrap if str(entry).strip()]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"host_addresses": host_addresses, "kafka_bootstrap": kafka_bootstrap}

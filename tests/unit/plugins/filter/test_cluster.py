@@ -1,0 +1,35 @@
+# Copyright: scratchbird.cluster contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.scratchbird.cluster.plugins.filter.cluster import host_addresses, kafka_bootstrap
+
+HOSTVARS = {"k1": {"ansible_host": "10.0.0.1"}, "k2": {}, "k3": {"ansible_host": "fd00::3"}}
+
+
+def test_host_addresses_prefer_ansible_host_and_keep_order():
+    assert host_addresses(["k2", "k1", "elsewhere"], HOSTVARS) == ["k2", "10.0.0.1", "elsewhere"]
+
+
+def test_host_addresses_with_port_bracket_ipv6():
+    assert host_addresses(["k1", "k3"], HOSTVARS, 9092) == ["10.0.0.1:9092", "[fd00::3]:9092"]
+
+
+def test_kafka_bootstrap_from_the_broker_group():
+    assert kafka_bootstrap(None, ["k1", "k2"], HOSTVARS, 9094) == ["10.0.0.1:9094", "k2:9094"]
+    assert kafka_bootstrap(None, [], HOSTVARS) == []
+
+
+@pytest.mark.parametrize("bootstrap", ["b-1.msk:9094, b-2.msk:9094,", ["b-1.msk:9094", "b-2.msk:9094"]])
+def test_kafka_bootstrap_external_wins(bootstrap):
+    assert kafka_bootstrap(bootstrap, ["k1"], HOSTVARS) == ["b-1.msk:9094", "b-2.msk:9094"]
+
+
+def test_kafka_bootstrap_rejects_other_types():
+    with pytest.raises(AnsibleFilterError, match="cluster_kafka_bootstrap must be a list"):
+        kafka_bootstrap({"b": 1}, [], HOSTVARS)
