@@ -18,13 +18,11 @@ import shutil
 import subprocess
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 import yaml
+from labtest import ENV, ROOT, on_host, one_host_lab
 
-ROOT = Path(__file__).resolve().parents[2]
-LABCTL = str(ROOT / "lab" / "labctl")
 LAB = "it-met"
 HOST = "m1"
 PLAYBOOK = ROOT / "lab" / "tests" / "playbooks" / "clock_metrics.yml"
@@ -34,14 +32,6 @@ EXPORTER_PORT = 9123
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-ENV = dict(
-    os.environ,
-    PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-    ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-    ANSIBLE_NOCOLOR="1",
-    ANSIBLE_FORCE_COLOR="0",
-)
 
 # The test playbook's variables, made faster: the timer fires every 3 s.
 BASE_VARS = {"gpsd_chrony_metrics_interval": 3}
@@ -98,11 +88,7 @@ http.server.ThreadingHTTPServer((host.strip("[]"), int(port)), Handler).serve_fo
 # ---------------------------------------------------------------- helpers
 
 def sh(command, stdin=None, check=True, timeout=120):
-    res = subprocess.run([LABCTL, "ssh", "--name", LAB, HOST, command], input=stdin,
-                         capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert res.returncode == 0, f"{command}\n{res.stdout}\n{res.stderr}"
-    return res
+    return on_host(LAB, HOST, command, stdin=stdin, check=check, timeout=timeout)
 
 
 def wait_for(what, probe, timeout=60.0, interval=1.0):
@@ -267,13 +253,7 @@ def main_pid(unit):
 
 @pytest.fixture(scope="module")
 def lab():
-    subprocess.run([LABCTL, "down", "--name", LAB], capture_output=True, timeout=120)
-    try:
-        up = subprocess.run([LABCTL, "up", "--name", LAB, "--subnet", "auto", "--host", f"{HOST}:tx_engines"],
-                            capture_output=True, text=True, timeout=300)
-        assert up.returncode == 0, up.stderr
-        inventory = subprocess.run([LABCTL, "inventory-path", "--name", LAB], capture_output=True, text=True,
-                                   check=True).stdout.strip()
+    with one_host_lab(LAB, HOST) as inventory:
         res = subprocess.run(["ansible", "-i", inventory, "all", "-m", "ansible.builtin.apt",
                               "-a", "name=chrony state=present"],
                              capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
@@ -291,10 +271,8 @@ def lab():
         wait_for("chronyd to select the lab NTP server",
                  lambda: "^,*,127.0.0.1," in sh("chronyc -n -c sources", check=False).stdout, 90)
         yield inventory
-    finally:
-        subprocess.run([LABCTL, "down", "--name", LAB], capture_output=True, timeout=300)
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert not [n for n in netns.split() if n == LAB or n.startswith(LAB + "_")], netns
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not [n for n in netns.split() if n == LAB or n.startswith(LAB + "_")], netns
 
 
 # ---------------------------------------------------------------- textfile metrics

@@ -2,17 +2,14 @@
 the host is changed (checked on a real lab host: no engine user, no /etc/db afterwards)."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
+from labtest import ROOT, VENV, on_host, one_host_lab, playbook
 
-ROOT = Path(__file__).resolve().parents[2]
-LABCTL = str(ROOT / "lab" / "labctl")
 LAB = "it-engbad"
-VENV = ROOT / ".venv" / "bin"
+PLAYBOOK = ROOT / "lab/tests/playbooks/engine_roles.yml"
 ARTIFACT = ROOT / ".cache" / "engine" / "scratchbird-engine-1.0.0.tar.gz"
 MODES = "eventual, bounded_staleness, monotonic_reads, strict_serializable"
 PG = {"protocol": "postgresql", "port": 5432}
@@ -66,44 +63,25 @@ def inventory():
     if not ARTIFACT.exists():
         subprocess.run([str(VENV / "python"), str(ROOT / "lab/engine/build.py"), "--version", "1.0.0",
                         "--out", str(ARTIFACT.parent)], check=True, capture_output=True)
-    subprocess.run([LABCTL, "down", "--name", LAB], check=True, capture_output=True)
-    subprocess.run([LABCTL, "up", "--name", LAB, "--subnet", "auto", "--host", "e1:tx_engines"],
-                   check=True, capture_output=True)
-    try:
-        yield subprocess.run([LABCTL, "inventory-path", "--name", LAB], check=True, capture_output=True,
-                             text=True).stdout.strip()
-    finally:
-        subprocess.run([LABCTL, "down", "--name", LAB], capture_output=True)
+    with one_host_lab(LAB, "e1") as path:
+        yield path
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_before_any_change(inventory, case):
     _name, role, extra, messages = case
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections")}
-    res = subprocess.run([str(VENV / "ansible-playbook"), "-i", inventory,
-                          str(ROOT / "lab/tests/playbooks/engine_roles.yml"),
-                          "-e", json.dumps({"role_under_test": role, **extra})],
-                         capture_output=True, text=True, env=env, timeout=180)
+    res = playbook(inventory, PLAYBOOK, {"role_under_test": role, **extra})
     output = " ".join((res.stdout + res.stderr).split())
     assert res.returncode != 0, output
     for message in messages:
         assert message in output, output
-    print(next(line for line in res.stdout.splitlines() if '"msg"' in line or "msg:" in line))
     assert "changed=0" in output, output
-    probe = subprocess.run([LABCTL, "ssh", "--name", LAB, "e1", "getent passwd dbengine; ls -d /etc/db /opt/db"],
-                           capture_output=True, text=True)
+    probe = on_host(LAB, "e1", "getent passwd dbengine; ls -d /etc/db /opt/db", check=False)
     assert probe.stdout.strip() == "", "the host was changed before the input was checked: " + probe.stdout
 
 
 def test_the_same_settings_without_the_bad_value_converge(inventory):
     """The control case (runs last: it changes the host): the playbook itself is sound."""
-    res = subprocess.run([str(VENV / "ansible-playbook"), "-i", inventory,
-                          str(ROOT / "lab/tests/playbooks/engine_roles.yml"), "-e", "role_under_test=tx_engine"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-                              "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections")})
+    res = playbook(inventory, PLAYBOOK, {"role_under_test": "tx_engine"})
     assert res.returncode == 0, res.stdout[-3000:]
-    probe = subprocess.run([LABCTL, "ssh", "--name", LAB, "e1", "systemctl is-active tx-engine"],
-                           capture_output=True, text=True)
-    assert probe.stdout.strip() == "active"
+    assert on_host(LAB, "e1", "systemctl is-active tx-engine").stdout.strip() == "active"

@@ -6,12 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from labtest import LABCTL, ROOT, on_host, one_host_lab
 
-ROOT = Path(__file__).resolve().parents[2]
-LABCTL = str(ROOT / "lab" / "labctl")
 LAB = "it-eng"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
@@ -51,11 +49,7 @@ TimeoutStartSec=30
 
 
 def sh(command, stdin=None, check=True):
-    res = subprocess.run([LABCTL, "ssh", "--name", LAB, "e1", command], input=stdin,
-                         capture_output=True, text=True, timeout=300)
-    if check:
-        assert res.returncode == 0, f"{command}\n{res.stdout}\n{res.stderr}"
-    return res
+    return on_host(LAB, "e1", command, stdin=stdin, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +58,7 @@ def host(tmp_path_factory):
     subprocess.run([sys.executable, str(ROOT / "lab" / "engine" / "build.py"), "--version", "1.0.0",
                     "--out", str(out)], check=True, capture_output=True)
     tarball = out / "scratchbird-engine-1.0.0.tar.gz"
-    subprocess.run([LABCTL, "down", "--name", LAB], check=True, capture_output=True)
-    subprocess.run([LABCTL, "up", "--name", LAB, "--subnet", "auto", "--host", "e1:tx_engines"],
-                   check=True, capture_output=True)
-    try:
+    with one_host_lab(LAB, "e1"):
         sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q chrony >/dev/null"
            " && useradd --system --no-create-home --shell /usr/sbin/nologin dbengine"
            " && mkdir -p /opt/db /etc/db /var/lib/db/tx-engine && chown dbengine /var/lib/db/tx-engine")
@@ -80,8 +71,6 @@ def host(tmp_path_factory):
         sh("cat > /etc/db/tx-engine.yaml", stdin=TX_YAML)
         sh("cat > /etc/systemd/system/tx-engine.service && systemctl daemon-reload", stdin=UNIT)
         yield
-    finally:
-        subprocess.run([LABCTL, "down", "--name", LAB], capture_output=True)
 
 
 def http(path):

@@ -2,17 +2,12 @@
 host is changed (checked on a real lab host: chrony is still not installed afterwards)."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-from pathlib import Path
 
 import pytest
+from labtest import ROOT, on_host, one_host_lab, playbook
 
-ROOT = Path(__file__).resolve().parents[2]
-LABCTL = str(ROOT / "lab" / "labctl")
 LAB = "it-bad"
-VENV = ROOT / ".venv" / "bin"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -47,31 +42,20 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def inventory():
-    subprocess.run([LABCTL, "down", "--name", LAB], check=True, capture_output=True)
-    subprocess.run([LABCTL, "up", "--name", LAB, "--subnet", "auto", "--host", "b1:tx_engines"],
-                   check=True, capture_output=True)
-    try:
-        yield subprocess.run([LABCTL, "inventory-path", "--name", LAB], check=True, capture_output=True,
-                             text=True).stdout.strip()
-    finally:
-        subprocess.run([LABCTL, "down", "--name", LAB], capture_output=True)
+    with one_host_lab(LAB, "b1") as path:
+        yield path
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_before_any_change(inventory, case):
     _name, role, extra, messages = case
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections")}
     # Inventory variables the lab sets (cluster_cidr) are removed for the clock master cases.
     if role == "clock_master":
         extra = {"cluster_cidr": None, "clock_master_cluster_cidrs": [], **extra}
-    res = subprocess.run([str(VENV / "ansible-playbook"), "-i", inventory, str(ROOT / "lab/tests/playbooks/time_roles.yml"),
-                          "-e", json.dumps({"role_under_test": role, **extra})],
-                         capture_output=True, text=True, env=env, timeout=180)
+    res = playbook(inventory, ROOT / "lab/tests/playbooks/time_roles.yml", {"role_under_test": role, **extra}, timeout=180)
     output = " ".join((res.stdout + res.stderr).split())
     assert res.returncode != 0, output
     for message in messages:
         assert message in output, output
-    installed = subprocess.run([LABCTL, "ssh", "--name", LAB, "b1", "dpkg-query -W -f '${Status}' chrony nftables"],
-                               capture_output=True, text=True)
+    installed = on_host(LAB, "b1", "dpkg-query -W -f '${Status}' chrony nftables", check=False)
     assert "install ok installed" not in installed.stdout, "the host was changed before the input was checked"

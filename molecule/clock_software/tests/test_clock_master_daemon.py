@@ -4,7 +4,7 @@ import os
 import re
 
 import pytest
-from lab_testinfra import RUNNER, address, host, playbook, recap
+from lab_testinfra import RUNNER, address, exposure, host, playbook, recap
 
 MASTERS = RUNNER.get_hosts("clock_masters")
 CLIENTS = RUNNER.get_hosts("tx_engines") + RUNNER.get_hosts("olap_shards")
@@ -60,10 +60,7 @@ def test_metrics_carry_the_clock_figures_read_from_chronyc(name):
 
 @pytest.mark.parametrize("name", MASTERS)
 def test_unit_exposure_is_at_most_4(name):
-    out = host(name).check_output("systemd-analyze security --no-pager clock-master.service")
-    exposure = float(re.search(r"Overall exposure level for clock-master\.service: ([0-9.]+)", out).group(1))
-    print(f"{name}: systemd-analyze security clock-master.service: {exposure}")
-    assert exposure <= MAX_EXPOSURE
+    assert exposure(name, "clock-master.service") <= MAX_EXPOSURE
 
 
 @pytest.mark.parametrize("name", MASTERS)

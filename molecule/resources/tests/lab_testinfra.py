@@ -57,3 +57,11 @@ def recap(result, name):
     match = re.search(rf"^{re.escape(name)}\s+:.*$", result.stdout, re.M)
     assert match, result.stdout[-3000:]
     return match.group(0)
+
+
+def exposure(name, unit):
+    """`systemd-analyze security` overall exposure of a unit on a host (printed for the log)."""
+    out = host(name).check_output(f"systemd-analyze security --no-pager {unit}")
+    value = float(re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", out).group(1))
+    print(f"{name}: systemd-analyze security {unit}: {value}")
+    return value
