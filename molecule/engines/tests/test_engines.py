@@ -167,6 +167,15 @@ def test_a_changed_value_restarts_only_that_host():
     assert "prepared_statement_cache_size: 10000" in tier_doc(TX[0])
 
 
+def test_check_mode_reports_an_upgrade_without_making_it():
+    name = TX[0]
+    before = (_links(name), invocation(name), tier_doc(name))
+    result = playbook("converge.yml", "--limit", name, "--check", "--diff", "-e", "standin_version=1.1.0")
+    assert "changed=0" not in recap(result, name)
+    assert (_links(name), invocation(name), tier_doc(name)) == before
+    assert "changed=0" in recap(playbook("converge.yml", "--limit", name, "--check"), name)
+
+
 def _refused_for_tx1(change, *messages, **extra):
     """A bad value for tx-1 fails the run; the live file and the running daemon stay as they were."""
     name = TX[0]
