@@ -43,9 +43,13 @@ def on_host(lab, host, command, stdin=None, check=True, timeout=300):
     return res
 
 
-def playbook(inventory, path, extra_vars=None, timeout=300):
-    """ansible-playbook with the collection from this tree; the extra vars as JSON."""
-    cmd = [str(VENV / "ansible-playbook"), "-i", inventory, str(path)]
+def playbook(inventory, path, extra_vars=None, *args, timeout=300):
+    """ansible-playbook with the collection from this tree: one inventory or a list of them,
+    the extra vars as JSON, then any other arguments (--check, --limit ...)."""
+    cmd = [str(VENV / "ansible-playbook"), str(path)]
+    for item in [inventory] if isinstance(inventory, str) else inventory:
+        cmd += ["-i", str(item)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
+    cmd += list(args)
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=timeout)

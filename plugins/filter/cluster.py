@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
@@ -39,6 +41,13 @@ def kafka_bootstrap(bootstrap, broker_hosts, hostvars, port=9092):
     return [str(entry).strip() for entry in bootstrap if str(entry).strip()]
 
 
+def server_id(name):
+    """A TX engine's default server id: a stable number 1..999999 from its inventory name (the
+    same on every run and controller, independent of the host's place in the group)."""
+    digest = hashlib.sha256(str(name).encode("utf-8")).hexdigest()
+    return int(digest[:12], 16) % 999999 + 1
+
+
 class FilterModule(object):
     def filters(self):
-        return {"host_addresses": host_addresses, "kafka_bootstrap": kafka_bootstrap}
+        return {"host_addresses": host_addresses, "kafka_bootstrap": kafka_bootstrap, "server_id": server_id}

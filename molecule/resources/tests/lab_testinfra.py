@@ -65,3 +65,24 @@ def exposure(name, unit):
     value = float(re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", out).group(1))
     print(f"{name}: systemd-analyze security {unit}: {value}")
     return value
+
+
+_ROUND_TRIP = """
+import sys, uuid
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+servers, topic = sys.argv[1], sys.argv[2]
+payload = uuid.uuid4().hex.encode()
+producer = KafkaProducer(bootstrap_servers=servers)
+sent = producer.send(topic, payload, partition=0).get(timeout=20)
+producer.flush()
+consumer = KafkaConsumer(bootstrap_servers=servers, consumer_timeout_ms=20000)
+part = TopicPartition(topic, 0)
+consumer.assign([part])
+consumer.seek(part, sent.offset)
+print("ok" if next(iter(consumer)).value == payload else "mismatch")
+"""
+
+
+def kafka_round_trip(name, servers, topic):
+    """Produce a message to a topic and read it back, with python3-kafka on a lab host."""
+    return host(name).check_output(f"python3 -c '{_ROUND_TRIP}' {servers} {topic}") == "ok"

@@ -7,7 +7,7 @@ __metaclass__ = type
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.scratchbird.cluster.plugins.filter.cluster import host_addresses, kafka_bootstrap
+from ansible_collections.scratchbird.cluster.plugins.filter.cluster import host_addresses, kafka_bootstrap, server_id
 
 HOSTVARS = {"k1": {"ansible_host": "10.0.0.1"}, "k2": {}, "k3": {"ansible_host": "fd00::3"}}
 
@@ -33,3 +33,10 @@ def test_kafka_bootstrap_external_wins(bootstrap):
 def test_kafka_bootstrap_rejects_other_types():
     with pytest.raises(AnsibleFilterError, match="cluster_kafka_bootstrap must be a list"):
         kafka_bootstrap({"b": 1}, [], HOSTVARS)
+
+
+def test_server_id_is_stable_and_in_range():
+    ids = [server_id("tx-%d" % i) for i in range(200)]
+    assert ids == [server_id("tx-%d" % i) for i in range(200)]
+    assert all(1 <= i <= 999999 for i in ids) and len(set(ids)) == 200
+    assert server_id("tx-engine-1") == 1 + int(__import__("hashlib").sha256(b"tx-engine-1").hexdigest()[:12], 16) % 999999
