@@ -28,7 +28,7 @@ CASES = [
      ["two listeners on one port"], True),
     ("archive without sha256", {"kafka_archive_src": str(ROOT / "README.md"), "kafka_version": "3.9.1"}, None, False,
      ["kafka_archive_sha256 is mandatory"], True),
-    ("unknown mode", {"kafka_mode": "managed"}, None, False, ["kafka_mode must be self_hosted or external"], True),
+    ("unknown mode", {"kafka_mode": "managed"}, None, False, ["kafka_mode must be one of: self_hosted, external, got: managed"], True),
     ("external without bootstrap servers", {"kafka_mode": "external"}, None, False,
      ["cluster_kafka_bootstrap must list the cluster's bootstrap servers"], True),
     ("bad client network", {"kafka_client_cidrs": ["10.0.0.0/8", "lan"]}, None, False,

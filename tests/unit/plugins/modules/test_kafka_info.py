@@ -1,0 +1,110 @@
+# Copyright: scratchbird.cluster contributors
+# Apache License 2.0 (see LICENSE)
+"""plugins/modules/kafka_info.py against an in-memory admin client (kafka_fakes)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.scratchbird.cluster.plugins.modules import kafka_info
+
+from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.kafka_fakes import (
+    Cluster,
+    FakeAdminClient,
+    KafkaTimeoutError,
+    Topic,
+    make_runner,
+)
+
+
+@pytest.fixture
+def run(monkeypatch):
+    return make_runner(monkeypatch)
+
+
+def three_brokers():
+    topics = {
+        "events": Topic(6, 3, short_isr=(1, 4)),
+        "audit": Topic(2, 2),
+        "__consumer_offsets": Topic(50, 3, internal=True, short_isr=(7,)),
+    }
+    return Cluster(brokers=(3, 1, 2), topics=topics, cluster_id="4L6g3nShT-eMCtK--X86sw", controller_id=2)
+
+
+def test_reads_brokers_controller_and_topics(run):
+    cluster = three_brokers()
+    result, failed, warnings = run(kafka_info.main, {}, cluster)
+    assert not failed and not warnings
+    assert result["changed"] is False
+    assert result["cluster_id"] == "4L6g3nShT-eMCtK--X86sw" and result["controller_id"] == 2
+    assert result["brokers"] == [dict(id=i, host="kafka-%d" % i, port=9092, rack=None) for i in (1, 2, 3)]
+    assert result["topics"] == {
+        "__consumer_offsets": dict(partitions=50, replication_factor=3, under_replicated_partitions=1, internal=True),
+        "audit": dict(partitions=2, replication_factor=2, under_replicated_partitions=0, internal=False),
+        "events": dict(partitions=6, replication_factor=3, under_replicated_partitions=2, internal=False),
+    }
+    assert result["under_replicated_partitions"] == 3
+    assert result["missing_topics"] == []
+    assert cluster.changes == [] and cluster.closed == 1
+
+
+def test_topics_filter_and_missing_topics(run):
+    cluster = three_brokers()
+    result, failed, dummy = run(kafka_info.main, dict(topics=["events", "nope", "events"]), cluster)
+    assert not failed
+    assert list(result["topics"]) == ["events"]
+    assert result["missing_topics"] == ["nope"]
+    assert result["under_replicated_partitions"] == 2
+
+
+def test_empty_topics_filter(run):
+    result, failed, dummy = run(kafka_info.main, dict(topics=[]), three_brokers())
+    assert not failed and result["topics"] == {} and result["under_replicated_partitions"] == 0
+    assert len(result["brokers"]) == 3
+
+
+def test_check_mode_reads_the_same(run):
+    cluster = three_brokers()
+    normal, dummy, dummy = run(kafka_info.main, {}, cluster)
+    checked, failed, dummy = run(kafka_info.main, dict(_ansible_check_mode=True), cluster)
+    assert not failed and checked == normal and checked["changed"] is False
+
+
+def test_no_controller(run):
+    cluster = Cluster(controller_id=-1)
+    result, failed, dummy = run(kafka_info.main, {}, cluster)
+    assert not failed and result["controller_id"] is None and result["topics"] == {}
+
+
+def test_topic_error_fails_clearly(run, monkeypatch):
+    def denied(self, topics=None):
+        return [dict(error_code=29, name="secret", is_internal=False, partitions=[])]
+
+    monkeypatch.setattr(FakeAdminClient, "describe_topics", denied)
+    result, failed, dummy = run(kafka_info.main, dict(topics=["secret"]), three_brokers())
+    assert failed and result["msg"] == "cannot describe topic secret: TOPIC_AUTHORIZATION_FAILED"
+
+
+def test_request_error_fails_clearly(run, monkeypatch):
+    def timeout(self):
+        raise KafkaTimeoutError("Timed out waiting for DescribeClusterResponse")
+
+    monkeypatch.setattr(FakeAdminClient, "describe_cluster", timeout)
+    result, failed, dummy = run(kafka_info.main, {}, three_brokers())
+    assert failed
+    assert result["msg"] == ("cannot describe the Kafka cluster: KafkaTimeoutError: "
+                             "Timed out waiting for DescribeClusterResponse")
+
+
+def test_unreachable(run):
+    cluster = Cluster(connect_error=KafkaTimeoutError("Unable to bootstrap from ['127.0.0.1:9092']"),
+                      connect_log="Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: 111 ECONNREFUSED")
+    result, failed, dummy = run(kafka_info.main, {}, cluster)
+    assert failed and result["msg"] == "no Kafka broker reachable at 127.0.0.1:9092 (KafkaConnectionError: 111 ECONNREFUSED)"
+
+
+def test_empty_topic_name(run):
+    result, failed, dummy = run(kafka_info.main, dict(topics=["events", " "]), three_brokers())
+    assert failed and result["msg"] == "topics has an empty name"
