@@ -142,7 +142,7 @@ def play(tmp_path, tasks, *options, servers=None, broker=None):
         "hosts": "localhost",
         "gather_facts": False,
         "vars": {"ansible_python_interpreter": sys.executable},
-        "module_defaults": {"group/scratchbird.cluster.cluster": {
+        "module_defaults": {"group/scratchbird.cluster.kafka": {
             "bootstrap_servers": servers or [broker["server"]], "request_timeout_ms": 5000}},
         "tasks": body,
     }]
