@@ -39,7 +39,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - kafka-python 3.0 or later (C(kafka-python==3.0.12) tested), where the module runs.
+  - kafka-python 2.0.2 or later, where the module runs (C(kafka-python==3.0.12) and C(2.0.2) tested);
+    Debian's C(python3-kafka) works.
 seealso:
   - module: scratchbird.cluster.kafka_topic
 """

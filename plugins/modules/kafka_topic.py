@@ -75,8 +75,12 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - kafka-python 3.0 or later (C(kafka-python==3.0.12) tested), where the module runs.
+  - kafka-python 2.0.2 or later, where the module runs (C(kafka-python==3.0.12) and C(2.0.2) tested);
+    Debian's C(python3-kafka) works.
 notes:
+  - With kafka-python 2.x, on a broker without IncrementalAlterConfigs (before Kafka 2.3), O(config)
+    changes go through AlterConfigs, which replaces all of a topic's configs; the module then sends
+    the configs set on the topic (read just before) along with the changed ones.
   - The replication factor of an existing topic is the largest replica set of its partitions.
   - Deleting a topic needs C(delete.topic.enable=true) on the brokers (the default).
 seealso:
@@ -182,18 +186,19 @@ from ansible_collections.scratchbird.cluster.plugins.module_utils.kafka import (
     UNKNOWN_TOPIC_OR_PARTITION,
     KafkaModuleError,
     alter_topic_config,
-    call,
     close,
     cluster_info,
     config_value,
     connect,
+    create_partitions,
+    create_topic,
+    delete_topic,
     describe_failure,
     describe_topic,
     error_text,
     is_unsupported,
     kafka_argument_spec,
     read_topic_config,
-    response_errors,
     supports_api,
     wait_until,
 )
@@ -258,8 +263,7 @@ class TopicRun:
         count = current["partitions"]
         self.actions.append("delete topic %s (%d partition%s)" % (self.name, count, "" if count == 1 else "s"))
         if not self.check_mode:
-            response = call("delete topic %s" % self.name, self.admin.delete_topics, [self.name], raise_errors=False)
-            failures = [f for f in response_errors(response, "topics") if f[1] != UNKNOWN_TOPIC_OR_PARTITION]
+            failures = [f for f in delete_topic(self.admin, self.name) if f[1] != UNKNOWN_TOPIC_OR_PARTITION]
             if failures:
                 self.fail("cannot delete topic %s: %s" % (self.name, describe_failure(failures[0])))
             if wait_until(lambda: describe_topic(self.admin, self.name) is None, self.timeout) is False:
@@ -286,10 +290,8 @@ class TopicRun:
         topic = dict(name=self.name, exists=True, partitions=partitions, replication_factor=replication,
                      config=dict(self.wanted_config), config_source="requested")
         if not self.check_mode:
-            spec = dict(num_partitions=partitions, replication_factor=replication if replication is not None else -1,
-                        configs=dict(self.wanted_config))
-            response = call("create topic %s" % self.name, self.admin.create_topics, {self.name: spec}, raise_errors=False)
-            failures = response_errors(response, "topics")
+            failures = create_topic(self.admin, self.name, partitions, replication if replication is not None else -1,
+                                    self.wanted_config)
             if failures:
                 self.fail("cannot create topic %s: %s" % (self.name, describe_failure(failures[0])))
             self.done.append(line)
@@ -372,12 +374,11 @@ class TopicRun:
     def _add_partitions(self, have, want):
         what = "increase the partitions of topic %s from %d to %d" % (self.name, have, want)
         try:
-            response = self.admin.create_partitions({self.name: want}, raise_errors=False)
+            failures = create_partitions(self.admin, self.name, want)
         except Exception as exc:  # pylint: disable=broad-except
             if is_unsupported(exc):
                 self.fail("the Kafka broker does not support CreatePartitions: cannot %s" % what)
             self.fail("cannot %s: %s" % (what, error_text(exc)))
-        failures = response_errors(response, "results")
         if failures:
             self.fail("cannot %s: %s" % (what, describe_failure(failures[0])))
         self.done.append("partitions %d -> %d" % (have, want))

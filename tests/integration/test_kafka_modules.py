@@ -5,6 +5,13 @@ free loopback port, memory storage. Tansu answers Metadata, DescribeCluster, Cre
 DeleteTopics, Produce, Fetch, DescribeConfigs (only the configs set on a topic, no defaults)
 and IncrementalAlterConfigs; it has no CreatePartitions, so adding partitions is tested to
 fail clearly here (the unit tests cover the growth itself).
+
+Each test runs twice, the modules executing under two Python interpreters (the play's
+ansible_python_interpreter): ``venv``, this venv's Python with kafka-python 3 (requirements.txt),
+and ``legacy``, an interpreter with another kafka-python - $KAFKA_MODULE_PYTHON when set, else
+Debian's /usr/bin/python3 when it has python3-kafka (kafka-python 2.0.2, what the modules meet
+on Debian 12 hosts; .ci/setup installs it). Without either, the ``legacy`` run is skipped.
+The tests themselves (fixtures, checks through an admin client) use this venv's kafka-python.
 """
 from __future__ import annotations
 
@@ -25,6 +32,38 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CLUSTER_ID = "scratchbird-it"
 READY_TIMEOUT = 30
+# Debian's Python: with python3-kafka installed, it has kafka-python 2.0.2.
+SYSTEM_PYTHON = "/usr/bin/python3"
+MODULE_PYTHON_ENV = "KAFKA_MODULE_PYTHON"
+
+
+def kafka_python_version(python):
+    """The version of kafka-python that ``python`` imports, or None (no such interpreter, no kafka)."""
+    try:
+        res = subprocess.run([python, "-c", "import kafka; print(kafka.__version__)"], capture_output=True,
+                             text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
+
+
+@pytest.fixture(scope="module", params=["venv", "legacy"])
+def module_python(request):
+    """The interpreter the modules run under: {'python': path, 'kafka_python': version}."""
+    if request.param == "venv":
+        import kafka
+        return dict(python=sys.executable, kafka_python=kafka.__version__)
+    wanted = os.environ.get(MODULE_PYTHON_ENV)
+    if wanted:
+        version = kafka_python_version(wanted)
+        if version is None:
+            pytest.fail(f"{MODULE_PYTHON_ENV}={wanted} is no Python interpreter that imports kafka (kafka-python)")
+        return dict(python=wanted, kafka_python=version)
+    version = kafka_python_version(SYSTEM_PYTHON)
+    if version is None:
+        pytest.skip(f"no second kafka-python to run the modules with: {SYSTEM_PYTHON} has no python3-kafka "
+                    f"and {MODULE_PYTHON_ENV} is not set")
+    return dict(python=SYSTEM_PYTHON, kafka_python=version)
 
 
 def tansu_binary():
@@ -71,8 +110,11 @@ def wait_until_ready(proc, server, log):
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    """A Tansu broker: {'server': '127.0.0.1:PORT', 'pid': ...}; stopped (by its pid) at the end."""
+def broker(tmp_path_factory, module_python):
+    """A Tansu broker: {'server': '127.0.0.1:PORT', 'pid': ..., 'python': ...}; stopped (by its pid) at the end.
+
+    One per module interpreter, so that each run of the tests starts from no topics.
+    """
     binary = tansu_binary()
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
     for attempt in range(3):  # the free port may be taken between the probe and the bind
@@ -95,7 +137,7 @@ def broker(tmp_path_factory):
     else:
         pytest.fail(f"Tansu exited at start (code {proc.returncode}):\n{log.read_text()}")
     try:
-        yield dict(server=server, pid=proc.pid, ready_s=time.monotonic() - started)
+        yield dict(server=server, pid=proc.pid, ready_s=time.monotonic() - started, python=module_python["python"])
     finally:
         proc.terminate()
         try:
@@ -124,12 +166,14 @@ def ansible_env():
     return env
 
 
-def play(tmp_path, tasks, *options, servers=None, broker=None):
+def play(tmp_path, tasks, *options, servers=None, broker=None, python=None):
     """Run ``tasks`` on localhost (connection local) -> (results of each task, ansible-playbook output).
 
     Each task is registered and may fail (ignore_errors); the results are written to a file.
-    The Kafka connection is set once with module_defaults, as a playbook would.
+    The Kafka connection is set once with module_defaults, as a playbook would. The modules run
+    under ``python`` (default: the broker's module interpreter).
     """
+    python = python or broker["python"]
     out = tmp_path / f"results-{time.monotonic_ns()}.json"
     body = []
     for index, task in enumerate(tasks):
@@ -141,7 +185,7 @@ def play(tmp_path, tasks, *options, servers=None, broker=None):
         "name": "Kafka modules",
         "hosts": "localhost",
         "gather_facts": False,
-        "vars": {"ansible_python_interpreter": sys.executable},
+        "vars": {"ansible_python_interpreter": python},
         "module_defaults": {"group/scratchbird.cluster.kafka": {
             "bootstrap_servers": servers or [broker["server"]], "request_timeout_ms": 5000}},
         "tasks": body,
@@ -161,6 +205,15 @@ def topic_task(name, **options):
 def partitions_of(admin, name):
     topics = {t["name"]: t for t in admin.describe_topics([name]) if not t["error_code"]}
     return len(topics[name]["partitions"]) if name in topics else None
+
+
+def test_the_modules_run_under_the_chosen_interpreter(broker, module_python, tmp_path):
+    tasks = [{"name": "python facts", "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "python"]}},
+             {"name": "kafka-python", "ansible.builtin.command": {
+                 "argv": ["{{ ansible_facts.python.executable }}", "-c", "import kafka; print(kafka.__version__)"]}}]
+    (facts, version), dummy = play(tmp_path, tasks, broker=broker)
+    assert facts["ansible_facts"]["ansible_python"]["executable"] == module_python["python"], facts
+    assert version["stdout"] == module_python["kafka_python"], version
 
 
 def test_create_then_rerun_changes_nothing(broker, admin, tmp_path):
@@ -294,12 +347,12 @@ def test_absent_deletes_the_topic(broker, admin, tmp_path):
     assert "it.gone" not in admin.list_topics()
 
 
-def test_unreachable_broker_fails_clearly_and_quickly(tmp_path):
+def test_unreachable_broker_fails_clearly_and_quickly(module_python, tmp_path):
     port = free_port()  # nothing listens there
     started = time.monotonic()
     (info, topic), dummy = play(tmp_path, [{"name": "info", "scratchbird.cluster.kafka_info": {"request_timeout_ms": 2000}},
                                            topic_task("it.never", partitions=1, request_timeout_ms=2000)],
-                                servers=[f"127.0.0.1:{port}"])
+                                servers=[f"127.0.0.1:{port}"], python=module_python["python"])
     elapsed = time.monotonic() - started
     for result in (info, topic):
         assert result["failed"]

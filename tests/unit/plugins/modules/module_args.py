@@ -4,9 +4,10 @@
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+__all__ = ["patch_module_args"]
 
 try:
-    from ansible.module_utils.testing import patch_module_args  # noqa: F401
+    from ansible.module_utils.testing import patch_module_args
 except ImportError:  # ansible-core < 2.19
     import contextlib
     import json

@@ -1,6 +1,9 @@
 # Copyright: scratchbird.cluster contributors
 # Apache License 2.0 (see LICENSE)
-"""plugins/modules/kafka_info.py against an in-memory admin client (kafka_fakes)."""
+"""plugins/modules/kafka_info.py against an in-memory admin client (kafka_fakes).
+
+Each test runs with the stand-ins of kafka-python 3.0 and of 2.0.2 (Debian 12's python3-kafka).
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,17 +14,17 @@ import pytest
 from ansible_collections.scratchbird.cluster.plugins.modules import kafka_info
 
 from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.kafka_fakes import (
+    CLIENTS,
     Cluster,
-    FakeAdminClient,
     KafkaTimeoutError,
     Topic,
     make_runner,
 )
 
 
-@pytest.fixture
-def run(monkeypatch):
-    return make_runner(monkeypatch)
+@pytest.fixture(params=CLIENTS)
+def run(request, monkeypatch):
+    return make_runner(monkeypatch, request.param)
 
 
 def three_brokers():
@@ -78,21 +81,17 @@ def test_no_controller(run):
     assert not failed and result["controller_id"] is None and result["topics"] == {}
 
 
-def test_topic_error_fails_clearly(run, monkeypatch):
-    def denied(self, topics=None):
-        return [dict(error_code=29, name="secret", is_internal=False, partitions=[])]
-
-    monkeypatch.setattr(FakeAdminClient, "describe_topics", denied)
-    result, failed, dummy = run(kafka_info.main, dict(topics=["secret"]), three_brokers())
+def test_topic_error_fails_clearly(run):
+    cluster = three_brokers()
+    cluster.topic_errors = dict(secret=29)
+    result, failed, dummy = run(kafka_info.main, dict(topics=["secret"]), cluster)
     assert failed and result["msg"] == "cannot describe topic secret: TOPIC_AUTHORIZATION_FAILED"
 
 
-def test_request_error_fails_clearly(run, monkeypatch):
-    def timeout(self):
-        raise KafkaTimeoutError("Timed out waiting for DescribeClusterResponse")
-
-    monkeypatch.setattr(FakeAdminClient, "describe_cluster", timeout)
-    result, failed, dummy = run(kafka_info.main, {}, three_brokers())
+def test_request_error_fails_clearly(run):
+    cluster = three_brokers()
+    cluster.describe_cluster_error = KafkaTimeoutError("Timed out waiting for DescribeClusterResponse")
+    result, failed, dummy = run(kafka_info.main, {}, cluster)
     assert failed
     assert result["msg"] == ("cannot describe the Kafka cluster: KafkaTimeoutError: "
                              "Timed out waiting for DescribeClusterResponse")

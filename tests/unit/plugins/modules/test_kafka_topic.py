@@ -1,11 +1,15 @@
 # Copyright: scratchbird.cluster contributors
 # Apache License 2.0 (see LICENSE)
-"""plugins/modules/kafka_topic.py against an in-memory admin client (kafka_fakes)."""
+"""plugins/modules/kafka_topic.py against an in-memory admin client (kafka_fakes).
+
+Each test runs with the stand-ins of kafka-python 3.0 and of 2.0.2 (Debian 12's python3-kafka).
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import logging
 import threading
 
 import pytest
@@ -15,19 +19,28 @@ from ansible_collections.scratchbird.cluster.plugins.modules import kafka_topic
 
 from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.kafka_fakes import (
     ALL_APIS,
+    CLIENT_2,
+    CLIENT_3,
+    CLIENTS,
     Cluster,
-    FakeAdminClient,
     KafkaConfigurationError,
     KafkaTimeoutError,
+    NoBrokersAvailable,
     SaslAuthenticationFailedError,
     Topic,
     make_runner,
 )
 
 
+@pytest.fixture(params=CLIENTS)
+def run(request, monkeypatch):
+    return make_runner(monkeypatch, request.param)
+
+
 @pytest.fixture
-def run(monkeypatch):
-    return make_runner(monkeypatch)
+def run2(monkeypatch):
+    """The kafka-python 2.0.2 flavour only."""
+    return make_runner(monkeypatch, CLIENT_2)
 
 
 def events_cluster(**kwargs):
@@ -80,13 +93,9 @@ def test_replication_factor_above_the_brokers_fails_before_creating(run):
     assert cluster.changes == [] and "events" not in cluster.topics
 
 
-def test_create_error_of_the_broker_is_reported(run, monkeypatch):
-    cluster = Cluster()
-
-    def refuse(self, new_topics, **kwargs):
-        return dict(topics=[dict(name="events", error_code=40, error_message="Unknown topic config name: bogus")])
-
-    monkeypatch.setattr(FakeAdminClient, "create_topics", refuse)
+def test_create_error_of_the_broker_is_reported(run):
+    # kafka-python 3.0 returns it; 2.0.2 raises it, the broker's message only in the exception's text.
+    cluster = Cluster(create_error=(40, "Unknown topic config name: bogus"))
     result, failed, dummy = run(kafka_topic.main, dict(name="events", partitions=1, config={"bogus": 1}), cluster)
     assert failed and result["msg"] == "cannot create topic events: INVALID_CONFIG: Unknown topic config name: bogus"
     assert result["actions"] == []
@@ -305,16 +314,29 @@ def test_client_settings(run):
                 sasl_password="secret", request_timeout_ms=5000, partitions=1)
     result, failed, dummy = run(kafka_topic.main, args, cluster)
     assert not failed
+    # The bootstrap bound: kafka-python 2.x has no bootstrap_timeout_ms (it refuses unknown keys).
+    bound = dict(bootstrap_timeout_ms=5000) if run.client == CLIENT_3 else dict(api_version_auto_timeout_ms=5000)
     assert cluster.clients == [dict(bootstrap_servers=["k1:9093", "[::1]:9093"], client_id="scratchbird.cluster",
-                                    security_protocol="SASL_SSL", request_timeout_ms=5000, bootstrap_timeout_ms=5000,
+                                    security_protocol="SASL_SSL", request_timeout_ms=5000,
                                     ssl_cafile="/etc/ca.pem", sasl_mechanism="SCRAM-SHA-512",
-                                    sasl_plain_username="admin", sasl_plain_password="secret")]
+                                    sasl_plain_username="admin", sasl_plain_password="secret", **bound)]
+
+
+def test_client_settings_without_a_known_config():
+    # A client class without DEFAULT_CONFIG gets kafka-python 3.0's keys.
+    config = kafka_utils.client_config(dict(bootstrap_servers=["k1:9092"], request_timeout_ms=100), client_class=object())
+    assert config["bootstrap_timeout_ms"] == 100 and "api_version_auto_timeout_ms" not in config
 
 
 def test_unreachable_broker_names_the_servers_and_the_reason(run):
-    cluster = Cluster(connect_error=KafkaTimeoutError("Unable to bootstrap from ['127.0.0.1:9092']"),
-                      connect_log="Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: 111 ECONNREFUSED "
-                                  "(backoff 1.82 secs)")
+    if run.client == CLIENT_3:
+        cluster = Cluster(connect_error=KafkaTimeoutError("Unable to bootstrap from ['127.0.0.1:9092']"),
+                          connect_log="Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: 111 ECONNREFUSED "
+                                      "(backoff 1.82 secs)")
+    else:  # kafka-python 2.x says why only at INFO level, and gives up with NoBrokersAvailable
+        log = ("<BrokerConnection node_id=bootstrap-0 host=127.0.0.1:9092 <connecting> [IPv4 ('127.0.0.1', 9092)]>: "
+               "Closing connection. KafkaConnectionError: 111 ECONNREFUSED")
+        cluster = Cluster(connect_error=NoBrokersAvailable(), connect_log=("kafka.conn", logging.INFO, log))
     result, failed, dummy = run(kafka_topic.main, dict(name="t", partitions=1), cluster)
     assert failed
     assert result["msg"] == "no Kafka broker reachable at 127.0.0.1:9092 (KafkaConnectionError: 111 ECONNREFUSED)"
@@ -374,3 +396,141 @@ def test_parse_server():
     for bad in ("kafka-1", ":9092", "kafka-1:0", "kafka-1:70000", "kafka-1:x"):
         with pytest.raises(ValueError):
             kafka_utils.parse_server(bad)
+
+
+# kafka-python 2.x (Debian 12's python3-kafka): what only its flavour does
+
+
+def test_legacy_config_change_through_alter_configs_keeps_the_topic_configs(run2):
+    # A broker without IncrementalAlterConfigs (before Kafka 2.3): AlterConfigs replaces all of the
+    # topic's configs, so the module sends the ones set on the topic (not the defaults) along.
+    apis = [a for a in ALL_APIS if a != "IncrementalAlterConfigs"]
+    cluster = Cluster(topics=dict(events=Topic(3, 1, {"retention.ms": "86400000", "segment.ms": "60000"})), apis=apis)
+    args = dict(name="events", config={"min.insync.replicas": 2, "segment.ms": 120000})
+    result, failed, warnings = run2(kafka_topic.main, args, cluster)
+    assert not failed and not warnings and result["changed"] is True
+    assert result["actions"] == ["config min.insync.replicas: 1 -> 2", "config segment.ms: 60000 -> 120000"]
+    sent = {"retention.ms": "86400000", "segment.ms": "120000", "min.insync.replicas": "2"}
+    assert cluster.changes == [("alter_configs_replace", "events", sent)]
+    assert cluster.topics["events"].config == sent
+    result, failed, dummy = run2(kafka_topic.main, args, cluster)
+    assert not failed and result["changed"] is False and len(cluster.changes) == 1
+
+
+def test_legacy_alter_configs_when_the_request_cannot_be_built(run2, monkeypatch):
+    # Without kafka-python's protocol classes there is no IncrementalAlterConfigs to send.
+    monkeypatch.setattr(kafka_utils, "_incremental_alter_request_class", lambda: None)
+    cluster = events_cluster()
+    result, failed, dummy = run2(kafka_topic.main, dict(name="events", config={"retention.ms": 1000}), cluster)
+    assert not failed and result["changed"] is True
+    assert cluster.changes == [("alter_configs_replace", "events", {"retention.ms": "1000"})]
+
+
+def test_legacy_alter_configs_does_not_drop_a_sensitive_config(run2):
+    apis = [a for a in ALL_APIS if a != "IncrementalAlterConfigs"]
+    topic = Topic(1, 1, {"retention.ms": "1000", "secret.key": "x"}, sensitive=("secret.key",))
+    cluster = Cluster(topics=dict(events=topic), apis=apis)
+    result, failed, dummy = run2(kafka_topic.main, dict(name="events", config={"retention.ms": 2000}), cluster)
+    assert failed and cluster.changes == []
+    assert result["msg"] == ("cannot change retention.ms of topic events: the broker has only AlterConfigs, which "
+                             "replaces all of the topic's configs, and it does not tell the value of secret.key "
+                             "(sensitive) to keep it")
+
+
+def test_legacy_config_change_on_a_broker_without_either_request(run2):
+    apis = [a for a in ALL_APIS if a not in ("IncrementalAlterConfigs", "AlterConfigs")]
+    cluster = events_cluster(apis=apis)
+    result, failed, dummy = run2(kafka_topic.main, dict(name="events", config={"retention.ms": 2000}), cluster)
+    assert failed and cluster.changes == []
+    assert result["msg"] == ("cannot change the configuration of topic events: IncompatibleBrokerVersion: Kafka broker "
+                             "does not support the 'AlterConfigsRequest_v0' Kafka protocol.")
+
+
+def test_legacy_create_passes_the_broker_default_replication_factor(run2):
+    # kafka-python 2.0.2's own NewTopic refuses replication factor -1.
+    cluster = Cluster()
+    result, failed, dummy = run2(kafka_topic.main, dict(name="events", partitions=2), cluster)
+    assert not failed and cluster.changes == [("create_topics", "events", dict(num_partitions=2, replication_factor=-1,
+                                                                               configs={}))]
+
+
+def test_legacy_failed_partition_growth_names_the_kafka_error(run2, monkeypatch):
+    # The metadata is behind: it shows 2 partitions where the broker has 3 (kafka-python 2.0.2 raises
+    # the broker's INVALID_PARTITIONS).
+    cluster = events_cluster()
+    monkeypatch.setattr(kafka_topic, "describe_topic", lambda admin, name: dict(name=name, partitions=2,
+                                                                                replication_factor=3))
+    result, failed, dummy = run2(kafka_topic.main, dict(name="events", partitions=3), cluster)
+    assert failed
+    assert result["msg"] == ("cannot increase the partitions of topic events from 2 to 3: INVALID_PARTITIONS: "
+                             "Topic already has 3 partitions.")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Request 'X' failed with response 'R(topic_errors=[(topic='t', error_code=36, error_message=\"Topic 't' exists.\")])'.",
+     "Topic 't' exists."),
+    ("Request 'X' failed with response 'R(topic_errors=[(topic='t', error_code=36, error_message=None)])'.", None),
+    ("no response text", None),
+])
+def test_failure_of_a_legacy_error(text, message):
+    error = type("TopicAlreadyExistsError", (Exception,), dict(errno=36))(text)
+    assert kafka_utils._failure_of(error, "t") == ("t", 36, message)
+    assert kafka_utils._failure_of(KafkaTimeoutError("timed out"), "t") is None
+
+
+def test_config_sources_of_every_describe_configs_version():
+    assert kafka_utils._config_source(dict(config_source="DYNAMIC_TOPIC_CONFIG")) == "DYNAMIC_TOPIC_CONFIG"  # 3.0
+    assert kafka_utils._config_source(dict(config_source=1)) == "DYNAMIC_TOPIC_CONFIG"  # 2.x, v1+
+    assert kafka_utils._config_source(dict(config_source=5)) == "DEFAULT_CONFIG"
+    assert kafka_utils._config_source(dict(is_default=False, read_only=False)) == "DYNAMIC_TOPIC_CONFIG"  # v0
+    assert kafka_utils._config_source(dict(is_default=True, read_only=False)) == "DEFAULT_CONFIG"
+
+
+def test_supports_api_by_name_or_number():
+    class Admin3:
+        @staticmethod
+        def api_versions():
+            return {"CreatePartitions": (0, 3)}
+
+    class Client2:
+        @staticmethod
+        def get_api_versions():
+            return {37: (0, 1)}
+
+    class Admin2:
+        _client = Client2()
+
+    assert kafka_utils.supports_api(Admin3(), "CreatePartitions") is True
+    assert kafka_utils.supports_api(Admin2(), "CreatePartitions") is True
+    assert kafka_utils.supports_api(Admin2(), "IncrementalAlterConfigs") is False
+    assert kafka_utils.supports_api(object(), "CreatePartitions") is None
+
+
+def test_connection_log_reasons():
+    handler = kafka_utils._LastConnectionError()
+    for message, reason in [
+        ("Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: 111 ECONNREFUSED (backoff 1.82 secs)",
+         "KafkaConnectionError: 111 ECONNREFUSED"),  # kafka-python 3.0
+        ("<BrokerConnection node_id=bootstrap-0 host=h:9092 <connecting>>: Closing connection. "
+         "KafkaConnectionError: 111 ECONNREFUSED", "KafkaConnectionError: 111 ECONNREFUSED"),  # 2.x
+    ]:
+        handler.reason = None
+        handler.emit(logging.LogRecord("kafka.conn", logging.INFO, __file__, 1, message, None, None))
+        assert handler.reason == reason
+    # A plain close says nothing.
+    handler.emit(logging.LogRecord("kafka.conn", logging.INFO, __file__, 1, "<c>: Closing connection. ", None, None))
+    assert handler.reason == "KafkaConnectionError: 111 ECONNREFUSED"
+
+
+def test_legacy_alter_configs_needs_the_topic_configs(run2):
+    # Sending only the changes would reset the configs the broker did not report.
+    apis = [a for a in ALL_APIS if a != "IncrementalAlterConfigs"]
+    cluster = events_cluster(apis=apis, describe_configs="empty")
+    cluster.client = CLIENT_2
+    admin = cluster.admin_client(bootstrap_servers=["127.0.0.1:9092"])
+    with pytest.raises(kafka_utils.KafkaModuleError) as caught:
+        kafka_utils.alter_topic_config(admin, "events", {"retention.ms": "1"})
+    assert str(caught.value).startswith("cannot change retention.ms of topic events: the broker has only AlterConfigs, "
+                                        "which replaces all of the topic's configs, and the broker returned no "
+                                        "configuration for topic events")
+    assert cluster.changes == []
