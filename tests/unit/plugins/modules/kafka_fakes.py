@@ -94,11 +94,8 @@ class IncompatibleBrokerVersion(KafkaError):
     errno = 35
 
 
-class LegacyIncompatibleBrokerVersion(KafkaError):
-    """kafka-python 2.0.2's IncompatibleBrokerVersion: no errno."""
-
-
-LegacyIncompatibleBrokerVersion.__name__ = "IncompatibleBrokerVersion"
+# kafka-python 2.0.2's IncompatibleBrokerVersion: the same name, no errno.
+LegacyIncompatibleBrokerVersion = type("IncompatibleBrokerVersion", (KafkaError,), {})
 
 
 class SaslAuthenticationFailedError(KafkaError):
