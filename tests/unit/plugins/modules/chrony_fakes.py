@@ -17,14 +17,6 @@ def fixture_text(situation, report):
     return (FIXTURES / ("%s.%s.csv" % (situation, report))).read_text()
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 class Chronyc:
     """Replays captured chronyc output: one situation per poll (three chronyc calls).
 

@@ -11,31 +11,16 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.chrony_fakes import (
-    CHRONYC,
-    Chronyc,
-    ExitJson,
-    FailJson,
-)
+from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.chrony_fakes import CHRONYC, Chronyc
 
-from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.module_args import patch_module_args
+from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.module_args import ExitJson, FailJson, patch_exits, patch_module_args
 
 
 @pytest.fixture
 def run_module(monkeypatch):
     """run_module(main, args, situations) -> (result dict, failed bool, Chronyc)."""
 
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: CHRONYC)
 
     def run(main, args, situations=("client-synced",)):

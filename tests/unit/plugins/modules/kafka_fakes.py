@@ -19,7 +19,7 @@ from ansible.module_utils import basic
 
 from ansible_collections.scratchbird.cluster.plugins.module_utils import kafka as kafka_utils
 
-from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.module_args import patch_module_args
+from ansible_collections.scratchbird.cluster.tests.unit.plugins.modules.module_args import ExitJson, FailJson, patch_exits, patch_module_args
 
 
 SERVERS = ["127.0.0.1:9092"]
@@ -62,14 +62,6 @@ ERROR_CLASSES = {
 # Kafka API keys (kafka-python 2.x knows the broker's APIs by number).
 API_KEYS = dict(Metadata=3, ApiVersions=18, CreateTopics=19, DeleteTopics=20, DescribeConfigs=32,
                 AlterConfigs=33, CreatePartitions=37, IncrementalAlterConfigs=44, DescribeCluster=60)
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 # Exceptions named and numbered like kafka.errors' (module_utils classifies by name and errno).
@@ -497,18 +489,8 @@ def make_runner(monkeypatch, client=CLIENT_3):
     ``run.client`` tells the flavour.
     """
 
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
     warnings = []
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kw: warnings.append(warning))
     monkeypatch.setattr(kafka_utils, "HAS_KAFKA", True)
     monkeypatch.setattr(kafka_utils, "ConfigResource", ConfigResource)
