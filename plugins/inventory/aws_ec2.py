@@ -116,13 +116,12 @@ cache_connection: ~/.cache/scratchbird-inventory
 cache_timeout: 300
 """
 
-import difflib
 from datetime import datetime
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.scratchbird.cluster.plugins.plugin_utils.inventory import (
-    ClusterInventory, RetryableError, parse_retry_after, require)
+    ClusterInventory, RetryableError, parse_retry_after, require, suggest)
 
 # boto3 is imported when the API is called: a cached inventory does not pay for it.
 boto3 = botocore = None
@@ -193,8 +192,7 @@ class InventoryModule(ClusterInventory):
             known.update(boto3.session.Session().get_available_regions("ec2", partition_name=partition))
         for region in regions:
             if region not in known:
-                close = difflib.get_close_matches(region, sorted(known), n=1)
-                raise AnsibleError("regions: unknown region %r%s" % (region, " (did you mean %r?)" % close[0] if close else ""))
+                raise AnsibleError("regions: unknown region %r%s" % (region, suggest(region, known)))
         try:
             self._session = boto3.session.Session(
                 profile_name=self.get_option("profile"),
@@ -214,7 +212,9 @@ class InventoryModule(ClusterInventory):
         if self._session.get_credentials() is None:
             raise AnsibleError("no AWS credentials: set aws_access_key_id and aws_secret_access_key, a profile, "
                                "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (boto3's chain found none)")
-        self._credentials = self._assume_role() if self.get_option("assume_role_arn") else {}
+        self._credentials = {}
+        if self.get_option("assume_role_arn"):
+            self._credentials = self._assume_role()
 
     def _client(self, service, region):
         return self._session.client(service, region_name=region, endpoint_url=self.get_option("endpoint_url"),

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import fnmatch
 import importlib
 import os
@@ -62,6 +63,12 @@ def require(plugin, module, package):
         return importlib.import_module(module)
     except ImportError as exc:
         raise AnsibleError("%s needs the Python package %s on the controller (%s)" % (plugin, package, to_native(exc)))
+
+
+def suggest(value, choices):
+    """' (did you mean ...?)' for a misspelt value, or ''."""
+    close = difflib.get_close_matches(value, sorted(choices), n=2)
+    return " (did you mean %s?)" % " or ".join(repr(c) for c in close) if close else ""
 
 
 def backoff_delay(attempt, base, cap, retry_after=None, rand=random.uniform):
@@ -208,7 +215,8 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super(ClusterInventory, self).parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        self._check_option_names(config)
         self._check_tier_options()
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -225,6 +233,13 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         records = self._fetch_and_populate()
         if self.get_option("cache"):
             self._cache[cache_key] = records
+
+    def _check_option_names(self, config):
+        """Ansible ignores unknown keys in a plugin's file; a misspelt option should not pass silently."""
+        known = set(self.get_options())
+        for name in sorted(set(config or {}) - known):
+            hint = suggest(name, known)
+            raise AnsibleError("unknown option %r%s in %s" % (name, hint, self.NAME))
 
     def _check_tier_options(self):
         tier_map = self.get_option("tier_map") or {}
@@ -248,7 +263,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
             with slots:
                 try:
                     for page in self._fetch(source):
-                        pages[index].put(page)
+                        pages[index].put([r for r in page if self._in_cluster(r)])
                     pages[index].put(done)
                 except Exception as exc:  # pylint: disable=broad-except
                     pages[index].put(exc)
@@ -275,6 +290,14 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
             self._add_records(records)
         self._finish_population()
         return records
+
+    def _in_cluster(self, record):
+        """Every plugin checks the cluster tag or label here, also where the API filtered already."""
+        wanted = self.get_option("cluster_name")
+        if not wanted:
+            return True
+        key = self.get_option("cluster_key").lower()
+        return any(k.lower() == key and v == wanted for k, v in record["labels"].items())
 
     def _populate(self, records):
         self._start_population()
@@ -309,6 +332,8 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
             for key in self._set_vars:
                 if key in hostvars:
                     inventory.set_variable(host, key, hostvars[key])
+            for group in record.get("groups", ()):
+                inventory.add_child(inventory.add_group(self._sanitize_group_name(group)), host)
             if tier:
                 inventory.add_child(tier, host)
             else:
