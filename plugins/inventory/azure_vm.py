@@ -50,7 +50,7 @@ options:
     default: [running]
   hostnames:
     description:
-      - Preference list for the inventory hostname, the first non-empty wins: a host variable of this
+      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
         plugin (C(name), C(computer_name), C(private_ip), C(id), ...) or C(tag:KEY).
     type: list
     elements: str

@@ -11,7 +11,7 @@ name: consul
 short_description: Nodes of the cluster from the Consul catalog, grouped by service and tier
 version_added: 0.1.0
 description:
-  - Reads the Consul catalog (py-consul): every service of the chosen datacenters and the nodes
+  - Reads the Consul catalog with py-consul, every service of the chosen datacenters and the nodes
     that run it, by default only instances whose health checks pass. Datacenters and services
     are read at the same time; each call is retried on dropped connections and 5xx.
   - A node becomes one host (named by its node name), in a group per service (C(SERVICE)) and per
@@ -67,7 +67,7 @@ options:
     default: true
   hostnames:
     description:
-      - Preference list for the inventory hostname, the first non-empty wins: a host variable of this
+      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
         plugin (C(consul_node), C(consul_address), ...) or C(label:KEY) of the node and service meta.
     type: list
     elements: str
@@ -102,11 +102,12 @@ from ansible.module_utils.six.moves.urllib.parse import urlparse
 from ansible_collections.scratchbird.cluster.plugins.plugin_utils.inventory import ClusterInventory, RetryableError, require
 
 
-def service_records(datacenter, entries):
+def service_records(entries):
     """One record per (node, service instance) of a health.service answer."""
     records = []
     for entry in entries:
         node, service = entry["Node"], entry["Service"]
+        datacenter = node.get("Datacenter")
         labels = dict(node.get("Meta") or {})
         labels.update(service.get("Meta") or {})
         labels.update(t.split("=", 1) for t in service.get("Tags") or [] if "=" in t)
@@ -162,7 +163,7 @@ class InventoryModule(ClusterInventory):
     def _choose_datacenters(self):
         wanted = [str(d) for d in self.get_option("datacenters") or []]
         if not wanted:
-            return [self._client.agent.self()["Config"]["Datacenter"]]
+            return [None]  # the agent's own
         known = self._client.catalog.datacenters()
         if wanted == ["all"]:
             return known
@@ -196,7 +197,7 @@ class InventoryModule(ClusterInventory):
         records = []
         for name in names:
             entries = self._call(lambda name=name: self._client.health.service(name, passing=self.get_option("passing_only"), dc=source)[1])
-            records.extend(service_records(source, entries))
+            records.extend(service_records(entries))
         if not self.get_option("tag_groups"):
             for record in records:
                 record["groups"] = record["groups"][:1]

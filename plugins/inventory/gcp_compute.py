@@ -55,7 +55,7 @@ options:
     default: [RUNNING]
   hostnames:
     description:
-      - Preference list for the inventory hostname, the first non-empty wins: a host variable of this
+      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
         plugin (C(name), C(id), C(network_ip), C(nat_ip), ...) or C(label:KEY).
     type: list
     elements: str
