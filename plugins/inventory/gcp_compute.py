@@ -178,23 +178,26 @@ class InventoryModule(ClusterInventory):
         wrong = [p for p in projects if not PROJECT_ID.match(p)]
         if wrong:
             raise AnsibleError("projects: %s is not a project id (6-30 lower-case letters, digits and hyphens)" % ", ".join(wrong))
+        self._token = self._access_token(transport)
+        self._endpoint = self.get_option("compute_endpoint").rstrip("/")
+        self._filter = " ".join("(%s)" % f for f in self._filters())
+
+    def _access_token(self, transport):
+        """One token for the whole run, taken before any instance call (bad credentials fail here)."""
+        if self.get_option("auth_kind") == "accesstoken":
+            if not self.get_option("access_token"):
+                raise AnsibleError("auth_kind=accesstoken needs access_token (or GCP_ACCESS_TOKEN)")
+            return self.get_option("access_token")
         credentials = self._credentials()
         try:
             credentials.refresh(transport.Request())
         except Exception as exc:  # google.auth.exceptions.* and transport errors
             raise AnsibleError("cannot get an access token with auth_kind=%s: %s" % (self.get_option("auth_kind"), to_native(exc)))
-        self._token = credentials.token
-        self._endpoint = self.get_option("compute_endpoint").rstrip("/")
-        self._filter = " ".join("(%s)" % f for f in self._filters())
+        return credentials.token
 
     def _credentials(self):
         kind = self.get_option("auth_kind")
         scopes = self.get_option("scopes")
-        if kind == "accesstoken":
-            credentials_module = require(self.NAME, "google.oauth2.credentials", "google-auth")
-            if not self.get_option("access_token"):
-                raise AnsibleError("auth_kind=accesstoken needs access_token (or GCP_ACCESS_TOKEN)")
-            return credentials_module.Credentials(self.get_option("access_token"))
         if kind == "application":
             google_auth = require(self.NAME, "google.auth", "google-auth")
             try:
