@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: scratchbird.cluster contributors
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Apache License 2.0 (see LICENSE)
 
 from __future__ import absolute_import, division, print_function
 
@@ -135,7 +135,7 @@ def vm_records(rows):
     """Host records from the query's rows: each VM with the addresses of its NICs."""
     by_type = {VM: [], NIC: {}, PUBLIC_IP: {}}
     for row in rows:
-        kind = row.get("type", "").lower()
+        kind = (row.get("type") or "").lower()
         if kind == VM:
             by_type[VM].append(row)
         elif kind in by_type:
@@ -145,9 +145,9 @@ def vm_records(rows):
         props = vm.get("properties") or {}
         private, public = [], []
         for ref in (props.get("networkProfile") or {}).get("networkInterfaces", []):
-            nic = by_type[NIC].get(ref.get("id", "").lower(), {})
+            nic = by_type[NIC].get((ref.get("id") or "").lower(), {})
             for config in nic.get("ipConfigurations", []):
-                config = config.get("properties", {})
+                config = config.get("properties") or {}
                 if config.get("privateIPAddress"):
                     private.append(config["privateIPAddress"])
                 pip = by_type[PUBLIC_IP].get(((config.get("publicIPAddress") or {}).get("id") or "").lower(), {})
@@ -163,7 +163,7 @@ def vm_records(rows):
             "location": vm.get("location"),
             "vm_size": (props.get("hardwareProfile") or {}).get("vmSize"),
             "computer_name": (props.get("osProfile") or {}).get("computerName"),
-            "power_state": power.get("code", "").split("/")[-1] or None,
+            "power_state": (power.get("code") or "").split("/")[-1] or None,
             "private_ip": private[0] if private else None,
             "private_ips": private,
             "public_ip": public[0] if public else None,

@@ -106,16 +106,15 @@ def call_with_retries(call, classify, retries, base_delay, max_delay, sleep=time
 
 
 def detect_tier(name, labels, tier_key, tier_map, name_patterns):
-    """The collection group of a host: its tier tag/label (case-insensitive key), else its name pattern."""
+    """The collection group of a host: its tier tag/label (key and value case-insensitive; tier_map
+    keys lower-case), else its name pattern."""
     wanted = tier_key.lower()
     for key, value in labels.items():
         if key.lower() == wanted and value is not None:
-            value = str(value).strip()
-            group = tier_map.get(value) or tier_map.get(value.lower())
+            value = str(value).strip().lower()
+            group = tier_map.get(value) or (value if value in TIER_GROUPS else None)
             if group:
                 return group
-            if value in TIER_GROUPS:
-                return value
     for group, patterns in name_patterns.items():
         if name and any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
             return group
@@ -158,12 +157,15 @@ class Hostnames:
         if self.on_duplicate == "error":
             raise AnsibleError("hostname %r is shared by %s and %s; choose other 'hostnames' or set hostname_duplicates: fallback"
                                % (first, owner, record["id"]))
-        for candidate in candidates[1:] + [str(record["id"])]:
+        fallbacks = candidates[1:] + [str(record["id"])]
+        fallbacks += ["%s_%d" % (fallbacks[-1], n) for n in range(2, len(self.owner) + 3)]
+        for candidate in fallbacks:
             if self.owner.get(candidate) in (None, record["id"]):
+                if self.owner.get(candidate) is None:
+                    self.collisions.append((first, candidate))
                 self.owner[candidate] = record["id"]
-                self.collisions.append((first, candidate))
                 return candidate
-        raise AnsibleError("no unique hostname for %s" % record["id"])
+        raise AnsibleError("no unique hostname for %s" % record["id"])  # unreachable: the numbered names never all clash
 
 
 class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
@@ -255,7 +257,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         """Fetch every source on a thread pool; add hosts in source order as pages arrive, so
         Ansible's work overlaps the remaining calls and the result does not depend on timing."""
         sources = list(self._sources())
-        pages = [queue.Queue() for _ in sources]
+        pages = [queue.Queue() for source in sources]
         slots = threading.Semaphore(max(1, self.get_option("max_workers")))
         done = object()
 
@@ -307,7 +309,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
     def _start_population(self):
         self._hostnames = Hostnames(self.get_option("hostnames"), self.get_option("hostname_duplicates"))
         tier_map = dict(DEFAULT_TIER_MAP)
-        tier_map.update(self.get_option("tier_map") or {})
+        tier_map.update((str(k).lower(), v) for k, v in (self.get_option("tier_map") or {}).items())
         self._tier_args = (self.get_option("tier_key"), tier_map, self.get_option("tier_name_patterns") or {})
         self._constructed = (self.get_option("compose"), self.get_option("groups"), self.get_option("keyed_groups"))
         self._strict = self.get_option("strict")

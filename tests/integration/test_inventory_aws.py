@@ -37,7 +37,7 @@ def config(server, **options):
 
 def test_every_instance_of_the_cluster_in_its_tier_group(moto, tmp_path):
     server, fleet = moto
-    data, _ = inventory(write_config(tmp_path, "prod.aws_ec2.yml", config(server)))
+    data, _proc = inventory(write_config(tmp_path, "prod.aws_ec2.yml", config(server)))
     assert set(data["_meta"]["hostvars"]) == set(fleet)  # staging's 20 are not there
     assert len(fleet) == 2010
     for tier, group in GROUP_OF.items():
@@ -56,7 +56,7 @@ def test_every_instance_of_the_cluster_in_its_tier_group(moto, tmp_path):
 
 def test_constructed_options_and_hostvars(moto, tmp_path):
     server, fleet = moto
-    data, _ = inventory(write_config(tmp_path, "c.aws_ec2.yml", config(
+    data, _proc = inventory(write_config(tmp_path, "c.aws_ec2.yml", config(
         server, regions=["us-east-1"], hostvars=["instance_id", "image_id"],
         keyed_groups=[{"key": "aws_tags.Tier", "prefix": "tier"}, {"key": "placement.region", "prefix": "region"}],
         groups={"big": "instance_type == 't3.small'"},
@@ -86,7 +86,7 @@ def test_duplicate_names_never_collapse_hosts(moto, tmp_path):
         assert {"olap-0", "olap-3"} <= set(data["_meta"]["hostvars"])
         assert "is taken by another instance" in proc.stderr
         path = write_config(tmp_path, "dup3.aws_ec2.yml", config(dup_server, regions=["eu-west-1"], hostnames=["tag:Name"], hostname_duplicates="error"))
-        _, proc = inventory(path, check=False)
+        _data, proc = inventory(path, check=False)
         assert proc.returncode != 0 and "hostname 'olap-0' is shared by i-" in proc.stderr
 
 
@@ -95,20 +95,20 @@ def test_cache_serves_a_rerun_without_the_api(moto, tmp_path):
     cache = tmp_path / "cache"
     cfg = config(server, regions=["us-east-1"], cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache), cache_timeout=600)
     path = write_config(tmp_path, "cached.aws_ec2.yml", cfg)
-    first, _ = inventory(path)
+    first, _proc = inventory(path)
     assert list(cache.iterdir())
     # The endpoint now points nowhere: only the cache can answer.
     cfg["endpoint_url"] = "http://127.0.0.1:9"
     path.write_text(path.read_text().replace(server.url, "http://127.0.0.1:9"))
     started = time.monotonic()
-    second, _ = inventory(path)
+    second, _proc = inventory(path)
     assert second == first
     assert time.monotonic() - started < 30
 
 
 def test_assume_role(moto, tmp_path):
     server, fleet = moto
-    data, _ = inventory(write_config(tmp_path, "role.aws_ec2.yml", config(
+    data, _proc = inventory(write_config(tmp_path, "role.aws_ec2.yml", config(
         server, regions=["us-east-1"], assume_role_arn="arn:aws:iam::123456789012:role/inventory")))
     assert len(data["_meta"]["hostvars"]) == 500
 
@@ -119,9 +119,9 @@ def test_states_filter(moto, tmp_path):
     with stop_server:
         ids = list(seed_fleet(stop_server, "eu-west-1", 4, per_reservation=4))
         stop_server.client("ec2", "eu-west-1").stop_instances(InstanceIds=ids[:1])
-        data, _ = inventory(write_config(tmp_path, "s.aws_ec2.yml", config(stop_server, regions=["eu-west-1"])))
+        data, _proc = inventory(write_config(tmp_path, "s.aws_ec2.yml", config(stop_server, regions=["eu-west-1"])))
         assert set(data["_meta"]["hostvars"]) == set(ids[1:])
-        data, _ = inventory(write_config(tmp_path, "s2.aws_ec2.yml", config(stop_server, regions=["eu-west-1"], states=[])))
+        data, _proc = inventory(write_config(tmp_path, "s2.aws_ec2.yml", config(stop_server, regions=["eu-west-1"], states=[])))
         assert set(data["_meta"]["hostvars"]) == set(ids)
 
 
@@ -134,10 +134,11 @@ def test_states_filter(moto, tmp_path):
     ({"hostname_duplicates": "ignore"}, {}, "hostname_duplicates"),
 ], ids=["misspelt-region", "unknown-option", "no-credentials", "unreachable-endpoint", "bad-tier-map", "bad-choice"])
 def test_bad_input_fails_clearly(moto, tmp_path, options, env, message):
-    server, _ = moto
+    server, _proc = moto
     cfg = config(server)
     cfg.update(options)
     cfg = {k: v for k, v in cfg.items() if v is not None}
-    _, proc = inventory(write_config(tmp_path, "bad.aws_ec2.yml", cfg), env=base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.aws_ec2", **env), check=False)
+    env = base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.aws_ec2", **env)
+    _data, proc = inventory(write_config(tmp_path, "bad.aws_ec2.yml", cfg), env=env, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-3000:]

@@ -72,20 +72,20 @@ def test_every_vm_in_its_tier_group(emu, tmp_path):
 
 
 def test_throttling_and_errors_are_retried_without_losing_hosts(emu, tmp_path):
-    emulator, _ = emu
+    emulator, _proc = emu
     emulator.reset_log()
     emulator.inject(429, count=3, retry_after=1, route="resources")
     emulator.inject(500, count=1, route="resources")
     emulator.inject(503, count=1, route="resources")
-    data, _ = run(emulator, write_config(tmp_path, "t.azure_vm.yml", config(emulator, retry_base_delay=0.05)))
+    data, _proc = run(emulator, write_config(tmp_path, "t.azure_vm.yml", config(emulator, retry_base_delay=0.05)))
     assert len(data["_meta"]["hostvars"]) == 1702
     assert emulator.calls["resources"] == 6 + 5
     assert not emulator.pending_faults
 
 
 def test_resource_groups_states_and_extra_vars(emu, tmp_path):
-    emulator, _ = emu
-    data, _ = run(emulator, write_config(tmp_path, "f.azure_vm.yml", config(
+    emulator, _proc = emu
+    data, _proc = run(emulator, write_config(tmp_path, "f.azure_vm.yml", config(
         emulator, subscriptions=[SUB_B], resource_groups=["RG-PROD-US"], states=[], hostvars=["power_state", "private_ips"],
         keyed_groups=[{"key": "power_state", "prefix": "power"}])))
     hosts = set(data["_meta"]["hostvars"])
@@ -102,13 +102,13 @@ def test_resource_groups_states_and_extra_vars(emu, tmp_path):
     ({"subscription": SUB_A}, {}, "unknown option 'subscription' (did you mean 'subscriptions'"),
 ], ids=["no-environment-credentials", "wrong-identity-header", "incomplete-principal", "unknown-subscription", "unreachable", "unknown-option"])
 def test_bad_input_fails_clearly(emu, tmp_path, options, env_change, message):
-    emulator, _ = emu
+    emulator, _proc = emu
     emulator.reset_log()
     cfg = config(emulator)
     cfg.update(options)
     env = emulator.client_env(base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.azure_vm"))
     env.update(env_change)
-    _, proc = run(emulator, write_config(tmp_path, "bad.azure_vm.yml", cfg), check=False, env=env)
+    _data, proc = run(emulator, write_config(tmp_path, "bad.azure_vm.yml", cfg), check=False, env=env)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-3000:]
     assert emulator.egress == []

@@ -111,7 +111,7 @@ def config(agent, **options):
 
 
 def test_nodes_grouped_by_service_tag_and_tier(agent, tmp_path):
-    data, _ = inventory(write_config(tmp_path, "c.consul.yml", config(agent, cluster_name="prod", cluster_key="cluster")))
+    data, _proc = inventory(write_config(tmp_path, "c.consul.yml", config(agent, cluster_name="prod", cluster_key="cluster")))
     hosts = set(data["_meta"]["hostvars"])
     assert hosts == {"tx-0", "tx-1", "tx-2", "olap-0", "olap-1", "ingest-0", "clock-master-1"}  # tx-9 failing, other-0 staging
     assert hosts_of(data, "tx_engines") == {"tx-0", "tx-1", "tx-2"}
@@ -129,20 +129,20 @@ def test_nodes_grouped_by_service_tag_and_tier(agent, tmp_path):
 
 
 def test_failing_instances_only_when_asked(agent, tmp_path):
-    data, _ = inventory(write_config(tmp_path, "all.consul.yml", config(agent, passing_only=False, services=["tx-engine"], tag_groups=False)))
+    data, _proc = inventory(write_config(tmp_path, "all.consul.yml", config(agent, passing_only=False, services=["tx-engine"], tag_groups=False)))
     assert set(data["_meta"]["hostvars"]) == {"tx-0", "tx-1", "tx-2", "tx-9", "other-0"}
     assert "tx_engine_v1_1_0" not in data
 
 
 def test_datacenters(agent, tmp_path):
-    data, _ = inventory(write_config(tmp_path, "dc.consul.yml", config(agent, datacenters=["all"])))
+    data, _proc = inventory(write_config(tmp_path, "dc.consul.yml", config(agent, datacenters=["all"])))
     assert "tx-0" in data["_meta"]["hostvars"]
-    _, proc = inventory(write_config(tmp_path, "dc2.consul.yml", config(agent, datacenters=["dc-nowhere"])), check=False)
+    _data, proc = inventory(write_config(tmp_path, "dc2.consul.yml", config(agent, datacenters=["dc-nowhere"])), check=False)
     assert proc.returncode != 0 and "datacenters: unknown dc-nowhere (the catalog knows dc-test)" in proc.stderr
 
 
 def test_unreachable_agent(agent, tmp_path):
-    _, proc = inventory(write_config(tmp_path, "u.consul.yml", {"plugin": "scratchbird.cluster.consul", "url": "http://127.0.0.1:9",
+    _data, proc = inventory(write_config(tmp_path, "u.consul.yml", {"plugin": "scratchbird.cluster.consul", "url": "http://127.0.0.1:9",
                                                                 "retries": 1, "retry_base_delay": 0.01}),
                         env=base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.consul"), check=False)
     assert proc.returncode != 0 and "http://127.0.0.1:9" in proc.stderr and "gave up after 1 retries" in proc.stderr
@@ -153,8 +153,8 @@ def test_acl_token(tmp_path):
         wait_leader(secured.client(MASTER_TOKEN))
         register(secured, "tx-0", "10.213.0.20", "tx-engine", tags=["tier=transaction"], token=MASTER_TOKEN)
         env = base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.consul")
-        _, proc = inventory(write_config(tmp_path, "n.consul.yml", config(secured, token="not-a-token")), env=env, check=False)
+        _data, proc = inventory(write_config(tmp_path, "n.consul.yml", config(secured, token="not-a-token")), env=env, check=False)
         assert proc.returncode != 0 and "Consul ACL denied" in proc.stderr, proc.stderr[-2000:]
         assert "not-a-token" not in proc.stderr
-        data, _ = inventory(write_config(tmp_path, "t.consul.yml", config(secured)), env=base_env(CONSUL_HTTP_TOKEN=MASTER_TOKEN))
+        data, _proc = inventory(write_config(tmp_path, "t.consul.yml", config(secured)), env=base_env(CONSUL_HTTP_TOKEN=MASTER_TOKEN))
         assert hosts_of(data, "tx_engines") == {"tx-0"}

@@ -76,16 +76,16 @@ def test_throttling_and_errors_are_retried_without_losing_hosts(emu, tmp_path):
     emulator.inject(429, count=3, retry_after=1, route="aggregated_instances")
     emulator.inject(500, count=2, route="aggregated_instances")
     emulator.inject(503, count=1, route="aggregated_instances")
-    data, _ = run(emulator, write_config(tmp_path, "t.gcp_compute.yml", config(emulator, key, retry_base_delay=0.05)))
+    data, _proc = run(emulator, write_config(tmp_path, "t.gcp_compute.yml", config(emulator, key, retry_base_delay=0.05)))
     assert len(data["_meta"]["hostvars"]) == 1502
     assert emulator.calls["aggregated_instances"] == 5 + 6
     assert not emulator.pending_faults
 
 
 def test_gives_up_after_retries_with_the_cause(emu, tmp_path):
-    emulator, _, key = emu
+    emulator, _fleet, key = emu
     emulator.inject(429, count=10, retry_after=0, route="aggregated_instances")
-    _, proc = run(emulator, write_config(tmp_path, "g.gcp_compute.yml", config(emulator, key, projects=["sb-prod-us"], retries=2, retry_base_delay=0.01)),
+    _data, proc = run(emulator, write_config(tmp_path, "g.gcp_compute.yml", config(emulator, key, projects=["sb-prod-us"], retries=2, retry_base_delay=0.01)),
                   check=False)
     emulator.clear_faults()
     assert proc.returncode != 0
@@ -93,22 +93,22 @@ def test_gives_up_after_retries_with_the_cause(emu, tmp_path):
 
 
 def test_application_default_credentials_and_access_token(emu, tmp_path):
-    emulator, _, key = emu
+    emulator, _fleet, key = emu
     cfg = config(emulator, key, auth_kind="application", projects=["sb-prod-us"])
     del cfg["service_account_file"]
-    data, _ = run(emulator, write_config(tmp_path, "adc.gcp_compute.yml", cfg), GOOGLE_APPLICATION_CREDENTIALS=key)
+    data, _proc = run(emulator, write_config(tmp_path, "adc.gcp_compute.yml", cfg), GOOGLE_APPLICATION_CREDENTIALS=key)
     assert len(data["_meta"]["hostvars"]) == 302
     cfg = config(emulator, key, auth_kind="accesstoken", projects=["sb-prod-us"],
                  access_token=emulator.issue_token("inventory@sb-prod-eu.iam.gserviceaccount.com", ["https://www.googleapis.com/auth/compute.readonly"]))
     del cfg["service_account_file"]
-    data, _ = run(emulator, write_config(tmp_path, "tok.gcp_compute.yml", cfg))
+    data, _proc = run(emulator, write_config(tmp_path, "tok.gcp_compute.yml", cfg))
     assert len(data["_meta"]["hostvars"]) == 302
     assert emulator.egress == []
 
 
 def test_filters_zones_and_states(emu, tmp_path):
-    emulator, _, key = emu
-    data, _ = run(emulator, write_config(tmp_path, "f.gcp_compute.yml", config(
+    emulator, _fleet, key = emu
+    data, _proc = run(emulator, write_config(tmp_path, "f.gcp_compute.yml", config(
         emulator, key, projects=["sb-prod-us"], zones=["us-central1-a"], states=["RUNNING", "TERMINATED"], filters=['labels.tier = "olap"'],
         hostvars=["zone", "status"], keyed_groups=[{"key": "status", "prefix": "status"}])))
     hosts = set(data["_meta"]["hostvars"])
@@ -127,12 +127,12 @@ def test_filters_zones_and_states(emu, tmp_path):
     ({"auth_kind": "oauth"}, "auth_kind"),
 ], ids=["no-credentials", "missing-key-file", "unknown-project", "bad-project-id", "unreachable", "unknown-option", "bad-auth-kind"])
 def test_bad_input_fails_clearly(emu, tmp_path, options, message):
-    emulator, _, key = emu
+    emulator, _fleet, key = emu
     emulator.reset_log()
     cfg = config(emulator, key)
     cfg.update(options)
     cfg = {k: v for k, v in cfg.items() if v is not None}
-    _, proc = run(emulator, write_config(tmp_path, "bad.gcp_compute.yml", cfg), check=False,
+    _data, proc = run(emulator, write_config(tmp_path, "bad.gcp_compute.yml", cfg), check=False,
                   ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.gcp_compute")
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-3000:]

@@ -240,8 +240,8 @@ def test_azure_vm_records_join_nics_and_public_ips_in_any_order():
 
 def test_azure_vm_records_do_not_depend_on_row_order():
     rows = [NIC2, VM_TX, PIP1, DISK, VM_OLAP, NIC1, PIP_DYNAMIC, VM_ORPHAN, NIC3]
-    by_id = dict((r["id"], r) for r in azure_vm.vm_records(rows))
-    assert dict((r["id"], r) for r in azure_vm.vm_records(list(reversed(rows)))) == by_id
+    by_id = {r["id"]: r for r in azure_vm.vm_records(rows)}
+    assert {r["id"]: r for r in azure_vm.vm_records(list(reversed(rows)))} == by_id
 
 
 def test_azure_vm_records_of_nothing():

@@ -28,7 +28,7 @@ from ansible_collections.scratchbird.cluster.plugins.plugin_utils.inventory impo
 def tier_map(user=None):
     """The map as ClusterInventory builds it: the defaults, updated with the user's tier_map."""
     merged = dict(DEFAULT_TIER_MAP)
-    merged.update(user or {})
+    merged.update((k.lower(), v) for k, v in (user or {}).items())
     return merged
 
 
@@ -70,6 +70,12 @@ def test_detect_tier_custom_tier_key():
 def test_detect_tier_user_map_is_merged_over_the_defaults(value, expected):
     merged = tier_map({"stream": "kafka_brokers", "olap": "tx_engines"})
     assert detect_tier("web-1", {"Tier": value}, "Tier", merged, DEFAULT_NAME_PATTERNS) == expected
+
+
+@pytest.mark.parametrize("value", ["stream", "Stream", "STREAM"])
+def test_detect_tier_values_and_user_keys_are_case_insensitive(value):
+    assert detect_tier("web-1", {"tier": value}, "Tier", tier_map({"Stream": "kafka_brokers"}), {}) == "kafka_brokers"
+    assert detect_tier("web-1", {"Tier": "OLAP_SHARDS"}, "Tier", tier_map(), {}) == "olap_shards"
 
 
 def test_detect_tier_empty_patterns_rely_on_tags_alone():
@@ -135,6 +141,15 @@ def test_hostnames_same_record_keeps_its_name():
     assert names.name(record("i-1", "web", dns="d1")) == "web"
     assert names.name(record("i-1", "web", dns="d1")) == "web"
     assert names.collisions == []
+
+
+def test_hostnames_fallback_when_the_id_itself_is_taken():
+    names = Hostnames(["tag:Name"], "fallback")
+    assert names.name(record("i-1", "i-2")) == "i-2"  # an instance named after another's id
+    assert names.name(record("i-2", "i-2")) == "i-2_2"
+    assert names.name(record("i-3", "i-2")) == "i-3"
+    assert names.name(record("i-2", "i-2")) == "i-2_2"  # named again: same name, no new warning
+    assert names.collisions == [("i-2", "i-2_2"), ("i-2", "i-3")]
 
 
 def test_hostnames_error_mode_names_both_instances():
@@ -352,14 +367,12 @@ class MergingInventory(FakeInventory):
 
 
 def host(id_, name, tier=None, cluster="prod", zone="z1", private_ip=None, public_ip=None, groups=None):
+    """A record as a plugin's _fetch yields it: the instance's tags and all its variables."""
     labels = {"Name": name, "Cluster": cluster}
     if tier:
         labels["Tier"] = tier
-    rec = record(id_, name, id=id_, zone=zone, private_ip=private_ip, public_ip=public_ip, tags=labels, secret="s3cr3t")
-    rec["labels"] = labels
-    if groups:
-        rec["groups"] = groups
-    return rec
+    hostvars = {"id": id_, "zone": zone, "private_ip": private_ip, "public_ip": public_ip, "tags": labels, "secret": "s3cr3t"}
+    return {"id": id_, "name": name, "labels": labels, "vars": hostvars, "groups": groups or []}
 
 
 PAGES = {
@@ -388,13 +401,14 @@ def parse(tmp_path):
 
 
 def members(inventory, prefix=""):
-    return dict((name, sorted(h.name for h in group.get_hosts()))
-                for name, group in inventory.groups.items() if name.startswith(prefix) and name not in ("all", "ungrouped"))
+    """{group: sorted host names} of the groups whose names start with prefix."""
+    return {name: sorted(h.name for h in group.get_hosts())
+            for name, group in inventory.groups.items() if name.startswith(prefix) and name not in ("all", "ungrouped")}
 
 
 def hostvars(inventory, name):
-    """The variables the plugin set (without Ansible's magic variables)."""
-    return dict(inventory.get_host(name).vars)
+    """The variables the plugin set on a host (InventoryData itself adds inventory_file and inventory_dir)."""
+    return {k: v for k, v in inventory.get_host(name).vars.items() if k not in ("inventory_file", "inventory_dir")}
 
 
 def test_parse_adds_hosts_of_every_source_in_source_order(parse):
@@ -411,7 +425,6 @@ def test_parse_adds_hosts_of_every_source_in_source_order(parse):
 def test_parse_sets_tier_address_and_only_the_listed_hostvars(parse):
     inventory, _plugin = parse()
     assert hostvars(inventory, "tx-engine-1") == {
-        "inventory_file": None, "inventory_dir": None,  # set by InventoryData itself
         "ansible_host": "10.0.0.1", "scratchbird_tier": "tx_engines", "zone": "z1",
         "tags": {"Name": "tx-engine-1", "Cluster": "prod"},
     }
@@ -511,9 +524,8 @@ def test_host_order_does_not_depend_on_which_source_finishes_first(parse):
 
 
 def test_merging_plugin_adds_hosts_once_all_records_are_merged(parse):
-    unnamed = host("n-1", None, tier="kafka", groups=["kafka"])
-    del unnamed["labels"]["Name"]  # named by its id unless another source's record names it
-    pages = {"a": [[unnamed, host("n-2", "kafka-2", groups=["kafka"])]],
+    # n-1 has no Name in source a: its host is named by its id unless b's Name is merged in first
+    pages = {"a": [[host("n-1", None, tier="kafka", groups=["kafka"]), host("n-2", "kafka-2", groups=["kafka"])]],
              "b": [[host("n-1", "kafka-1", groups=["zookeeper"])]]}
     inventory, _plugin = parse({}, plugin=MergingInventory(pages))
     assert list(inventory.hosts) == ["kafka-1", "kafka-2"]
@@ -522,7 +534,7 @@ def test_merging_plugin_adds_hosts_once_all_records_are_merged(parse):
 
 
 def dump(inventory):
-    return dict((name, hostvars(inventory, name)) for name in inventory.hosts), members(inventory)
+    return {name: hostvars(inventory, name) for name in inventory.hosts}, members(inventory)
 
 
 def test_cache_repopulates_without_fetching(parse, tmp_path):
