@@ -142,9 +142,9 @@ def test_datacenters(agent, tmp_path):
 
 
 def test_unreachable_agent(agent, tmp_path):
-    _data, proc = inventory(write_config(tmp_path, "u.consul.yml", {"plugin": "scratchbird.cluster.consul", "url": "http://127.0.0.1:9",
-                                                                "retries": 1, "retry_base_delay": 0.01}),
-                        env=base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.consul"), check=False)
+    cfg = {"plugin": "scratchbird.cluster.consul", "url": "http://127.0.0.1:9", "retries": 1, "retry_base_delay": 0.01}
+    env = base_env(ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.consul")
+    _data, proc = inventory(write_config(tmp_path, "u.consul.yml", cfg), env=env, check=False)
     assert proc.returncode != 0 and "http://127.0.0.1:9" in proc.stderr and "gave up after 1 retries" in proc.stderr
 
 

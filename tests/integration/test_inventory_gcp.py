@@ -85,8 +85,8 @@ def test_throttling_and_errors_are_retried_without_losing_hosts(emu, tmp_path):
 def test_gives_up_after_retries_with_the_cause(emu, tmp_path):
     emulator, _fleet, key = emu
     emulator.inject(429, count=10, retry_after=0, route="aggregated_instances")
-    _data, proc = run(emulator, write_config(tmp_path, "g.gcp_compute.yml", config(emulator, key, projects=["sb-prod-us"], retries=2, retry_base_delay=0.01)),
-                  check=False)
+    cfg = config(emulator, key, projects=["sb-prod-us"], retries=2, retry_base_delay=0.01)
+    _data, proc = run(emulator, write_config(tmp_path, "g.gcp_compute.yml", cfg), check=False)
     emulator.clear_faults()
     assert proc.returncode != 0
     assert "project sb-prod-us: HTTP 429" in proc.stderr and "gave up after 2 retries" in proc.stderr
@@ -132,8 +132,8 @@ def test_bad_input_fails_clearly(emu, tmp_path, options, message):
     cfg = config(emulator, key)
     cfg.update(options)
     cfg = {k: v for k, v in cfg.items() if v is not None}
-    _data, proc = run(emulator, write_config(tmp_path, "bad.gcp_compute.yml", cfg), check=False,
-                  ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.gcp_compute")
+    path = write_config(tmp_path, "bad.gcp_compute.yml", cfg)
+    _data, proc = run(emulator, path, check=False, ANSIBLE_INVENTORY_ENABLED="scratchbird.cluster.gcp_compute")
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-3000:]
     assert emulator.egress == []
