@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT))
-from inventory_run import BIN, TIERS, MotoServer, base_env, seed_fleet, write_config  # noqa: E402
+from inventory_run import BIN, TIERS, MotoServer, base_env, plain, seed_fleet, write_config  # noqa: E402
 from tests.emulators.gcp_compute import GcpComputeEmulator  # noqa: E402
 
 ANSIBLE_PACKAGE = "ansible==12.3.0"  # ships amazon.aws and google.cloud for ansible-core 2.19
@@ -70,6 +70,18 @@ def best_of(runs, path, env):
 def tier_membership(data, prefix="tier_"):
     """{tier: set(hosts)} from the keyed groups both plugins build."""
     return {g[len(prefix):]: set(v.get("hosts", [])) for g, v in data.items() if g.startswith(prefix)}
+
+
+def ansible_alone(data, tmp, env):
+    """ansible-inventory --list on the same hosts, groups and variables served by a script: what
+    Ansible itself costs for this inventory, whatever the plugin."""
+    static = tmp / "static.json"
+    static.write_text(json.dumps(plain(data)))
+    script = tmp / "static_inventory.sh"
+    script.write_text(f"#!/bin/sh\ncat {static}\n")
+    script.chmod(0o755)
+    env = dict(env, ANSIBLE_INVENTORY_ENABLED="script")
+    return min(timed_inventory(script, env)[0] for _ in range(3))
 
 
 def aws_floor(server, regions):
@@ -124,6 +136,7 @@ def bench_aws(runs, tmp, results):
             timed_inventory(cached, ours_env)
             cached_best, _, cached_data = best_of(max(runs, 3), cached, ours_env)
             results.append(cached_data == ours_data)
+            alone = ansible_alone(ours_data, tmp, ours_env)
             target = TARGETS["ratio_1_region"] if len(regions) == 1 else TARGETS["ratio_4_regions"]
             print(f"\nAWS EC2, {label}: {len(expected)} instances (seeded in {seeded:.1f} s), best of {runs} runs")
             report([
@@ -134,6 +147,7 @@ def bench_aws(runs, tmp, results):
                 ("overhead ours over floor", check(results, ours_best / floor - 1, TARGETS["overhead"], "{:.0%}")),
                 ("overhead anchor over floor", f"{anchor_best / floor - 1:.0%}"),
                 ("cached re-run of ours", check(results, cached_best, TARGETS["cached_s"], "{:.2f} s")),
+                ("ansible-inventory alone, same hosts and vars (script)", f"{alone:.2f} s"),
                 ("same hosts, same tier membership", "yes" if same_hosts and same_tiers else "NO"),
             ])
 

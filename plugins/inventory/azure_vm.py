@@ -51,10 +51,10 @@ options:
   hostnames:
     description:
       - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
-        plugin (C(name), C(computer_name), C(private_ip), C(id), ...) or C(tag:KEY).
+        plugin (C(vm_name), C(computer_name), C(private_ip), C(id), ...) or C(tag:KEY).
     type: list
     elements: str
-    default: [name]
+    default: [vm_name]
   ansible_host:
     description: Variables to take C(ansible_host) from, the first non-empty wins.
     type: list
@@ -62,13 +62,13 @@ options:
     default: [private_ip, public_ip]
   hostvars:
     description:
-      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(name),
+      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(vm_name),
         C(id), C(subscription_id), C(resource_group), C(location), C(vm_size), C(computer_name),
         C(power_state), C(private_ip), C(private_ips), C(public_ip), C(public_ips), C(azure_tags).
       - O(compose), O(groups), O(keyed_groups) and O(hostnames) see all of them either way.
     type: list
     elements: str
-    default: [name, resource_group, location, vm_size, private_ip, public_ip, azure_tags]
+    default: [resource_group, location, vm_size, private_ip, public_ip, azure_tags]
   auth_source:
     description:
       - C(auto) is azure-identity's DefaultAzureCredential (without interactive login);
@@ -156,7 +156,7 @@ def vm_records(rows):
         power = ((props.get("extended") or {}).get("instanceView") or {}).get("powerState") or {}
         tags = vm.get("tags") or {}
         hostvars = {
-            "name": vm["name"],
+            "vm_name": vm["name"],
             "id": vm["id"],
             "subscription_id": vm.get("subscriptionId"),
             "resource_group": vm.get("resourceGroup"),

@@ -56,10 +56,10 @@ options:
   hostnames:
     description:
       - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
-        plugin (C(name), C(id), C(network_ip), C(nat_ip), ...) or C(label:KEY).
+        plugin (C(instance_name), C(id), C(network_ip), C(nat_ip), ...) or C(label:KEY).
     type: list
     elements: str
-    default: [name]
+    default: [instance_name]
   ansible_host:
     description: Variables to take C(ansible_host) from, the first non-empty wins.
     type: list
@@ -67,13 +67,13 @@ options:
     default: [network_ip, nat_ip]
   hostvars:
     description:
-      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(name),
+      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(instance_name),
         C(id), C(project), C(zone), C(region), C(status), C(machine_type), C(network_ip), C(nat_ip),
         C(labels), C(network_tags), C(self_link), C(creation_timestamp).
       - O(compose), O(groups), O(keyed_groups) and O(hostnames) see all of them either way.
     type: list
     elements: str
-    default: [name, project, zone, machine_type, network_ip, nat_ip, labels]
+    default: [project, zone, machine_type, network_ip, nat_ip, labels]
   auth_kind:
     description:
       - C(serviceaccount) reads O(service_account_file) (or O(service_account_contents));
@@ -146,7 +146,7 @@ def instance_record(instance, project):
     zone = _last(instance.get("zone"))
     labels = instance.get("labels") or {}
     hostvars = {
-        "name": instance["name"],
+        "instance_name": instance["name"],
         "id": instance.get("id"),
         "project": project,
         "zone": zone,

@@ -123,7 +123,7 @@ def test_gcp_instance_record():
         "name": "olap-shard-1",
         "labels": {"tier": "olap", "cluster": "prod"},
         "vars": {
-            "name": "olap-shard-1",
+            "instance_name": "olap-shard-1",
             "id": "4567890123456789012",
             "project": "sb-prod-eu",
             "zone": "europe-west1-b",
@@ -217,7 +217,7 @@ def test_azure_vm_records_join_nics_and_public_ips_in_any_order():
     tx, olap, orphan = records
     assert tx["id"] == VM_TX["id"] and tx["labels"] == {"Tier": "transaction", "Cluster": "prod"}
     assert tx["vars"] == {
-        "name": "tx-1",
+        "vm_name": "tx-1",
         "id": VM_TX["id"],
         "subscription_id": "00000000-0000-0000-0000-000000000001",
         "resource_group": "sb-prod",
