@@ -116,12 +116,15 @@ keyed_groups:
     prefix: location
 """
 
+import re
+
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.scratchbird.cluster.plugins.plugin_utils.inventory import (
     ClusterInventory, RetryableError, parse_retry_after, require)
 
 PAGE_SIZE = 1000
+SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 VM = "microsoft.compute/virtualmachines"
 NIC = "microsoft.network/networkinterfaces"
 PUBLIC_IP = "microsoft.network/publicipaddresses"
@@ -186,6 +189,9 @@ class InventoryModule(ClusterInventory):
         self._models = require(self.NAME, "azure.mgmt.resourcegraph.models", "azure-mgmt-resourcegraph")
         if not self.get_option("subscriptions"):
             raise AnsibleError("subscriptions: name at least one subscription id")
+        wrong = [s for s in self.get_option("subscriptions") if not SUBSCRIPTION_ID.match(s)]
+        if wrong:
+            raise AnsibleError("subscriptions: %s is not a subscription id (a GUID)" % ", ".join(wrong))
         self._credential = self._make_credential(identity)
         try:  # one token now: bad credentials fail here, before any query
             self._credential.get_token(self.get_option("credential_scope"))

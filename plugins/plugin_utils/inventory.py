@@ -221,15 +221,8 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         self._check_option_names(config)
         self._check_tier_options()
         cache_key = self.get_cache_key(path)
-        use_cache = self.get_option("cache") and cache
-        records = None
-        if use_cache:
-            try:
-                records = self._cache[cache_key]
-            except KeyError:
-                records = None
-        if records is not None:
-            self._populate(records)
+        if self.get_option("cache") and cache and cache_key in self._cache:
+            self._populate(self._cache[cache_key])
             return
         self._setup()
         records = self._fetch_and_populate()
@@ -239,9 +232,9 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
     def _check_option_names(self, config):
         """Ansible ignores unknown keys in a plugin's file; a misspelt option should not pass silently."""
         known = set(self.get_options())
-        for name in sorted(set(config or {}) - known):
-            hint = suggest(name, known)
-            raise AnsibleError("unknown option %r%s in %s" % (name, hint, self.NAME))
+        unknown = sorted(set(config or {}) - known)
+        if unknown:
+            raise AnsibleError("unknown option %r%s in %s" % (unknown[0], suggest(unknown[0], known), self.NAME))
 
     def _check_tier_options(self):
         tier_map = self.get_option("tier_map") or {}

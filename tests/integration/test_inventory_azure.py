@@ -100,7 +100,9 @@ def test_resource_groups_states_and_extra_vars(emu, tmp_path):
     ({"subscriptions": ["33333333-3333-4333-8333-333333333333"]}, {}, "HTTP 400"),
     ({"resource_manager_endpoint": "https://127.0.0.1:9", "retries": 1, "retry_base_delay": 0.01}, {}, "https://127.0.0.1:9"),
     ({"subscription": SUB_A}, {}, "unknown option 'subscription' (did you mean 'subscriptions'"),
-], ids=["no-environment-credentials", "wrong-identity-header", "incomplete-principal", "unknown-subscription", "unreachable", "unknown-option"])
+    ({"subscriptions": ["prod-subscription"]}, {}, "subscriptions: prod-subscription is not a subscription id"),
+], ids=["no-environment-credentials", "wrong-identity-header", "incomplete-principal", "unknown-subscription", "unreachable", "unknown-option",
+        "not-a-subscription-id"])
 def test_bad_input_fails_clearly(emu, tmp_path, options, env_change, message):
     emulator, _proc = emu
     emulator.reset_log()
