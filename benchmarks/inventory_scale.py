@@ -187,11 +187,13 @@ def bench_gcp(runs, tmp, results):
             env = emulator.client_env(base_env())
             ours_best, ours_median, data = best_of(runs, ours, env)
             results.append(len(data["_meta"]["hostvars"]) == floor_count == expected and not emulator.egress)
+            alone = ansible_alone(data, tmp, env)
             print(f"\nGCP Compute, {label}: {expected} instances, 50 ms per call, best of {runs} runs")
             report([
                 ("floor: raw paginated aggregatedList (requests)", f"{floor:.2f} s"),
                 ("scratchbird.cluster.gcp_compute", f"{ours_best:.2f} s (median {ours_median:.2f} s)"),
                 ("overhead ours over floor", f"{ours_best / floor - 1:.0%}"),
+                ("ansible-inventory alone, same hosts and vars (script)", f"{alone:.2f} s"),
                 ("google.cloud.gcp_compute", "not run: it has no endpoint option (https://www.googleapis.com is hard-coded), "
                                              "so it cannot be pointed at the emulator"),
                 ("all instances listed", "yes" if len(data["_meta"]["hostvars"]) == expected else "NO"),

@@ -123,24 +123,9 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.scratchbird.cluster.plugins.plugin_utils.inventory import (
     ClusterInventory, RetryableError, parse_retry_after, require, suggest)
 
-# boto3 is imported when the API is called: a cached inventory does not pay for it.
-boto3 = botocore = None
-
 THROTTLING = frozenset(["Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
                         "TooManyRequestsException", "ServiceUnavailable", "InternalError", "Unavailable"])
 PAGE_SIZE = 1000
-
-
-def _classify(exc):
-    """Throttling, 5xx and dropped connections are worth another try."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        meta = exc.response.get("ResponseMetadata", {})
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in THROTTLING or meta.get("HTTPStatusCode", 0) >= 500:
-            return RetryableError("%s: %s" % (code, exc), parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after")))
-    if isinstance(exc, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
-        return RetryableError(to_native(exc))
-    return None
 
 
 def _time(value):
@@ -179,12 +164,11 @@ class InventoryModule(ClusterInventory):
     SOURCE = "region"
 
     def _setup(self):
-        global boto3, botocore  # pylint: disable=global-statement
+        # boto3 is imported only now: a cached inventory does not pay for it.
         boto3 = require(self.NAME, "boto3", "boto3")
-        botocore = require(self.NAME, "botocore", "boto3")
-        require(self.NAME, "botocore.config", "boto3")
-        require(self.NAME, "botocore.exceptions", "boto3")
-        regions = self.get_option("regions")
+        self._errors = require(self.NAME, "botocore.exceptions", "boto3")
+        config = require(self.NAME, "botocore.config", "boto3")
+        regions = [str(r) for r in self.get_option("regions")]  # plain names, not the config's tagged strings
         if not regions:
             raise AnsibleError("regions: name at least one region")
         known = set()
@@ -194,60 +178,66 @@ class InventoryModule(ClusterInventory):
             if region not in known:
                 raise AnsibleError("regions: unknown region %r%s" % (region, suggest(region, known)))
         try:
-            self._session = boto3.session.Session(
+            session = boto3.session.Session(
                 profile_name=self.get_option("profile"),
                 aws_access_key_id=self.get_option("aws_access_key_id"),
                 aws_secret_access_key=self.get_option("aws_secret_access_key"),
                 aws_session_token=self.get_option("session_token"))
-        except botocore.exceptions.ProfileNotFound as exc:
+        except self._errors.ProfileNotFound as exc:
             raise AnsibleError("profile: %s" % to_native(exc))
+        if session.get_credentials() is None:
+            raise AnsibleError("no AWS credentials: set aws_access_key_id and aws_secret_access_key, a profile, "
+                               "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (boto3's chain found none)")
         # Retries are ours (jittered, Retry-After, the same for every plugin), not botocore's.
-        self._config = botocore.config.Config(retries={"total_max_attempts": 1}, max_pool_connections=4)
+        client_config = config.Config(retries={"total_max_attempts": 1})
+        endpoint = self.get_option("endpoint_url")
+        credentials = {}
+        if self.get_option("assume_role_arn"):
+            sts = session.client("sts", region_name=regions[0], endpoint_url=endpoint, config=client_config)
+            credentials = self._assume_role(sts)
+        # Clients are made here, in one thread: a boto3 session is not safe to share while making them.
+        self._clients = dict((r, session.client("ec2", region_name=r, endpoint_url=endpoint, config=client_config, **credentials))
+                             for r in regions)
         self._filters = [{"Name": name, "Values": value if isinstance(value, list) else [value]}
                          for name, value in sorted(self.get_option("filters").items())]
         if self.get_option("states"):
             self._filters.append({"Name": "instance-state-name", "Values": self.get_option("states")})
         if self.get_option("cluster_name"):
             self._filters.append({"Name": "tag:%s" % self.get_option("cluster_key"), "Values": [self.get_option("cluster_name")]})
-        if self._session.get_credentials() is None:
-            raise AnsibleError("no AWS credentials: set aws_access_key_id and aws_secret_access_key, a profile, "
-                               "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (boto3's chain found none)")
-        self._credentials = {}
-        if self.get_option("assume_role_arn"):
-            self._credentials = self._assume_role()
 
-    def _client(self, service, region):
-        return self._session.client(service, region_name=region, endpoint_url=self.get_option("endpoint_url"),
-                                    config=self._config, **self._credentials)
+    def _classify(self, exc):
+        """Throttling, 5xx and dropped connections are worth another try."""
+        if isinstance(exc, self._errors.ClientError):
+            meta = exc.response.get("ResponseMetadata", {})
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in THROTTLING or meta.get("HTTPStatusCode", 0) >= 500:
+                return RetryableError("%s: %s" % (code, exc), parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after")))
+        if isinstance(exc, (self._errors.ConnectionError, self._errors.HTTPClientError)):
+            return RetryableError(to_native(exc))
+        return None
 
-    def _assume_role(self):
-        sts = self._client("sts", self.get_option("regions")[0])
+    def _assume_role(self, sts):
+        arn = self.get_option("assume_role_arn")
         try:
-            role = self.retry(lambda: sts.assume_role(RoleArn=self.get_option("assume_role_arn"),
-                                                      RoleSessionName=self.get_option("role_session_name")), _classify)
-        except botocore.exceptions.BotoCoreError as exc:
-            raise AnsibleError("assume_role_arn: %s" % to_native(exc))
-        except botocore.exceptions.ClientError as exc:
-            raise AnsibleError("assume_role_arn %s: %s" % (self.get_option("assume_role_arn"), to_native(exc)))
+            role = self.retry(lambda: sts.assume_role(RoleArn=arn, RoleSessionName=self.get_option("role_session_name")), self._classify)
+        except (self._errors.BotoCoreError, self._errors.ClientError) as exc:
+            raise AnsibleError("assume_role_arn %s: %s" % (arn, to_native(exc)))
         creds = role["Credentials"]
         return {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],
                 "aws_session_token": creds["SessionToken"]}
 
     def _sources(self):
-        return self.get_option("regions")
+        return list(self._clients)
 
     def _fetch(self, source):
-        source = str(source)  # a plain name, not the config's tagged string
-        ec2 = self._client("ec2", source)
+        ec2 = self._clients[source]
         args = {"Filters": self._filters, "MaxResults": PAGE_SIZE}
         while True:
             try:
-                page = self.retry(lambda: ec2.describe_instances(**args), _classify)
-            except botocore.exceptions.NoCredentialsError:
-                raise AnsibleError("no AWS credentials found by boto3's chain")
-            except botocore.exceptions.ClientError as exc:
+                page = self.retry(lambda: ec2.describe_instances(**args), self._classify)
+            except self._errors.ClientError as exc:
                 raise AnsibleError("DescribeInstances: %s" % to_native(exc))
-            except botocore.exceptions.BotoCoreError as exc:
+            except self._errors.BotoCoreError as exc:  # NoCredentialsError, EndpointConnectionError, ...
                 raise AnsibleError("%s (endpoint %s)" % (to_native(exc), ec2.meta.endpoint_url))
             yield [instance_record(i, source) for r in page.get("Reservations", []) for i in r.get("Instances", [])]
             if not page.get("NextToken"):

@@ -113,6 +113,19 @@ def test_assume_role(moto, tmp_path):
     assert len(data["_meta"]["hostvars"]) == 500
 
 
+def test_profile_from_the_shared_credentials_file(moto, tmp_path):
+    server, fleet = moto
+    (tmp_path / "credentials").write_text("[inventory]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    cfg = config(server, regions=["us-east-1"], profile="inventory")
+    del cfg["aws_access_key_id"], cfg["aws_secret_access_key"]
+    env = base_env(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"), AWS_CONFIG_FILE=str(tmp_path / "config"))
+    data, _proc = inventory(write_config(tmp_path, "p.aws_ec2.yml", cfg), env=env)
+    assert len(data["_meta"]["hostvars"]) == 500
+    cfg["profile"] = "nobody"
+    _data, proc = inventory(write_config(tmp_path, "p2.aws_ec2.yml", cfg), env=env, check=False)
+    assert proc.returncode != 0 and "profile: The config profile (nobody) could not be found" in proc.stderr
+
+
 def test_states_filter(moto, tmp_path):
     server, fleet = moto
     stop_server = MotoServer()
