@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
     def do_CONNECT(self):
-        self.server.emulator.refuse_egress(self, self.path)
+        self.server.emulator.connect(self)
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         pass  # the emulator keeps its own log
@@ -139,6 +139,8 @@ class Emulator:
         self.log = []  # LoggedRequest per request, in arrival order
         self.calls = collections.Counter()  # route name -> requests (faulted ones included)
         self.egress = []  # targets of refused proxy requests (CONNECT host:port or absolute URL)
+        self.intercepted = set()  # host names whose HTTPS (via CONNECT) this emulator answers itself
+        self._intercept_context = None
         self.port = None
         self._routes = []
         self._faults = []
@@ -198,9 +200,31 @@ class Emulator:
         """
         env = {k: v for k, v in (os.environ if base is None else base).items() if k not in self.CONFLICTING_ENV}
         env.update(self.proxy_env())
-        if self.tls:
+        if self.ca_file:
             env["REQUESTS_CA_BUNDLE"] = self.ca_file
         return env
+
+    def intercept(self, *hosts):
+        """Answer HTTPS for these host names (reached through the proxy of client_env()) as if
+        they were this emulator, with a certificate in ca_file: for clients whose API URL is fixed,
+        such as a benchmark's reference plugin. Call before client_env(); not with tls=True."""
+        if self.tls:
+            raise RuntimeError("intercept() is for an emulator serving plain http")
+        self.intercepted.update(hosts)
+        self._intercept_context = self._tls_context(sorted(self.intercepted))
+
+    def connect(self, handler):
+        """A CONNECT request: tunnel into this emulator for an intercepted host, else refuse."""
+        host = handler.path.rsplit(":", 1)[0]
+        if host not in self.intercepted:
+            self.refuse_egress(handler, handler.path)
+            return
+        handler.send_response(200, "Connection established")
+        handler.end_headers()
+        handler.wfile.flush()
+        tunnel = self._intercept_context.wrap_socket(handler.connection, server_side=True, do_handshake_on_connect=False)
+        handler.close_connection = True
+        _Handler(tunnel, handler.client_address, handler.server)  # serves the tunnel's requests until it closes
 
     def workdir(self):
         """A private temporary directory, removed by stop()."""
@@ -208,8 +232,8 @@ class Emulator:
             self._tmpdir = tempfile.mkdtemp(prefix="cloud-emulator-")
         return self._tmpdir
 
-    def _tls_context(self):
-        # A self-signed CA certificate for 127.0.0.1 and localhost, written to ca_file.
+    def _tls_context(self, hosts=()):
+        # A self-signed CA certificate for 127.0.0.1, localhost and hosts, written to ca_file.
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -223,7 +247,8 @@ class Emulator:
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
                 .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                            x509.DNSName("localhost")]), critical=False)
+                                                            x509.DNSName("localhost")] + [x509.DNSName(h) for h in hosts]),
+                               critical=False)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=True, crl_sign=True,
                                              content_commitment=False, data_encipherment=False, key_agreement=False,

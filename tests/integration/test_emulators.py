@@ -306,6 +306,20 @@ def test_gcp_injected_faults(gcp, tmp_path):
     assert gcp.requests[0] == ("POST", "/token")
 
 
+def test_gcp_intercepts_only_the_named_host(monkeypatch, tmp_path):
+    with GcpComputeEmulator() as emu:
+        emu.intercept("www.googleapis.com")
+        client_env(monkeypatch, emu)  # proxy + the certificate naming www.googleapis.com
+        emu.add_instance(PROJECT, "europe-west1-b", "web-1")
+        session = gcp_session(emu, tmp_path)
+        url = "https://www.googleapis.com/compute/v1/projects/%s/aggregated/instances" % PROJECT
+        instances, _pages = list_all(session, url)
+        assert [i["name"] for i in instances] == ["web-1"]
+        with pytest.raises(requests.exceptions.ProxyError, match="403"):
+            requests.get("https://compute.googleapis.com/compute/v1/projects/%s/aggregated/instances" % PROJECT, timeout=10)
+    assert "compute.googleapis.com:443" in emu.egress
+
+
 def test_gcp_token_endpoint_fault_is_retried_by_google_auth(gcp, tmp_path):
     session = gcp_session(gcp, tmp_path)
     gcp.inject(503, route="token")
