@@ -1,6 +1,7 @@
 """The collection builds, installs into a fresh path, and documents every role and plugin."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,3 +97,21 @@ def test_execution_environment_definition_builds_a_context(installed, tmp_path):
     assert "ansible-core==2.19.14" in dockerfile
     assert "ansible-galaxy collection install /tmp/collection/scratchbird-cluster-" in dockerfile
     assert (tmp_path / "context" / "_build" / "collection" / installed["tarball"].name).is_file()
+
+
+def test_example_inventories_use_documented_options(installed):
+    """Each example in inventories/<cloud>/ names its plugin and only options that plugin documents,
+    with allowed values (checked offline: ansible-doc's JSON, no call to any cloud)."""
+    examples = sorted(ROOT.glob("inventories/*/*.yml"))
+    examples = [p for p in examples if "plugin" in (yaml.safe_load(p.read_text()) or {})]
+    assert len(examples) == 4
+    for path in examples:
+        config = yaml.safe_load(path.read_text())
+        plugin = config["plugin"]
+        doc = json.loads(run("ansible-doc", "-t", "inventory", "-j", plugin, env=installed["env"]))[plugin]["doc"]
+        options = doc["options"]
+        assert path.name.endswith(plugin.split(".")[-1] + ".yml"), path
+        for key, value in config.items():
+            assert key in options, f"{path}: {key} is not an option of {plugin}"
+            if "choices" in options[key]:
+                assert value in options[key]["choices"], f"{path}: {key}: {value!r} not in {options[key]['choices']}"
