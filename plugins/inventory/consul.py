@@ -96,6 +96,8 @@ cluster_name: prod
 passing_only: true
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six.moves.urllib.parse import urlparse
@@ -194,10 +196,14 @@ class InventoryModule(ClusterInventory):
         names = self._call(lambda: self._client.catalog.services(dc=source)[1])
         wanted = self.get_option("services")
         names = sorted(n for n in names if (n in wanted if wanted else n != "consul"))
-        records = []
-        for name in names:
-            entries = self._call(lambda name=name: self._client.health.service(name, passing=self.get_option("passing_only"), dc=source)[1])
-            records.extend(service_records(entries))
+        passing = self.get_option("passing_only")
+
+        def instances(name):
+            return service_records(self._call(lambda: self._client.health.service(name, passing=passing, dc=source)[1]))
+
+        # The services of a datacenter are read at the same time too; the order stays the catalog's.
+        with ThreadPoolExecutor(max_workers=max(1, self.get_option("max_workers"))) as pool:
+            records = [r for found in pool.map(instances, names) for r in found]
         if not self.get_option("tag_groups"):
             for record in records:
                 record["groups"] = record["groups"][:1]
