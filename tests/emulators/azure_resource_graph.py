@@ -499,15 +499,6 @@ class AzureResourceGraphEmulator(Emulator):
                 names.append(name)
         return names
 
-    def remove_vm(self, subscription, resource_group, name):
-        """Remove a VM with its NIC and public IP."""
-        rg_id = "/subscriptions/%s/resourceGroups/%s/providers/" % (subscription, resource_group)
-        with self._data_lock:
-            for suffix in ("Microsoft.Compute/virtualMachines/" + name, "Microsoft.Network/networkInterfaces/%s-nic" % name,
-                           "Microsoft.Network/publicIPAddresses/%s-ip" % name):
-                self._resources.pop((rg_id + suffix).lower(), None)
-            self._version += 1
-
     def resources(self):
         """Every row, ordered by id."""
         with self._data_lock:

@@ -289,12 +289,6 @@ class GcpComputeEmulator(Emulator):
                 names.append(name)
         return names
 
-    def remove_instance(self, project, zone, name):
-        with self._data_lock:
-            record = self._projects[project]
-            del record["instances"][(zone, name)]
-            record["version"] += 1
-
     def instances(self, project):
         """All instances of a project, ordered by zone then name."""
         with self._data_lock:
