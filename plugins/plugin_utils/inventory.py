@@ -121,17 +121,25 @@ def detect_tier(name, labels, tier_key, tier_map, name_patterns):
     return None
 
 
+MISSING = object()
+
+
+def dig(value, path):
+    """The value at a dotted path inside nested mappings, or MISSING."""
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
 def lookup_path(record, path):
     """A hostname candidate: tag:KEY / label:KEY read the record's labels, a dotted path its vars."""
     prefix, _sep, key = path.partition(":")
     if _sep and prefix in ("tag", "label"):
         return record["labels"].get(key)
-    value = record["vars"]
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+    value = dig(record["vars"], path)
+    return None if value is MISSING else value
 
 
 class Hostnames:
@@ -201,13 +209,10 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         every expression anew for every host, which dominates large inventories. Anything else,
         or a path that does not resolve, goes to the templar as usual."""
         match = PLAIN_PATH.match(template) if isinstance(template, str) else None
-        if match and not self.get_option("use_extra_vars"):
-            value = variables
-            for part in match.group(1).split("."):
-                if not isinstance(value, Mapping) or part not in value or hasattr(dict, part):
-                    break
-                value = value[part]
-            else:
+        # A part named like a dict method (items, keys) means that method to Jinja: templar.
+        if match and self._direct_paths and not any(hasattr(dict, part) for part in match.group(1).split(".")):
+            value = dig(variables, match.group(1))
+            if value is not MISSING:
                 return value
         return super(ClusterInventory, self)._compose(template, variables)
 
@@ -250,6 +255,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         """Fetch every source on a thread pool; add hosts in source order as pages arrive, so
         Ansible's work overlaps the remaining calls and the result does not depend on timing."""
         sources = list(self._sources())
+        self._cluster = (self.get_option("cluster_name"), self.get_option("cluster_key").lower())
         pages = [queue.Queue() for source in sources]
         slots = threading.Semaphore(max(1, self.get_option("max_workers")))
         done = object()
@@ -288,11 +294,8 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _in_cluster(self, record):
         """Every plugin checks the cluster tag or label here, also where the API filtered already."""
-        wanted = self.get_option("cluster_name")
-        if not wanted:
-            return True
-        key = self.get_option("cluster_key").lower()
-        return any(k.lower() == key and v == wanted for k, v in record["labels"].items())
+        wanted, key = self._cluster
+        return not wanted or any(k.lower() == key and v == wanted for k, v in record["labels"].items())
 
     def _populate(self, records):
         self._start_population()
@@ -306,6 +309,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         self._tier_args = (self.get_option("tier_key"), tier_map, self.get_option("tier_name_patterns") or {})
         self._constructed = (self.get_option("compose"), self.get_option("groups"), self.get_option("keyed_groups"))
         self._strict = self.get_option("strict")
+        self._direct_paths = not self.get_option("use_extra_vars")
         self._address_keys = self.get_option("ansible_host")
         self._set_vars = ["ansible_host", "scratchbird_tier"] + self.get_option("hostvars")
         self._untiered = []
