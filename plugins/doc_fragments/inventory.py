@@ -11,6 +11,10 @@ class ModuleDocFragment(object):
     # Options every inventory plugin of the collection shares (plugin_utils/inventory.py).
     DOCUMENTATION = r"""
 options:
+  plugin:
+    description: The name of the plugin (its choice is the one accepted value).
+    type: str
+    required: true
   tier_key:
     description:
       - Tag or label whose value names a host's tier (the key is matched case-insensitively,
@@ -36,6 +40,27 @@ options:
       ingestion_engines: ['ingestion-*', 'ingest-*']
       olap_shards: ['olap-shard-*', 'olap-*']
       kafka_brokers: ['kafka-*']
+  hostnames:
+    description:
+      - Preference list for the inventory hostname, the first non-empty wins. An entry is one of the
+        plugin's host variables (listed in its description; a dotted path reaches inside one, for
+        example C(placement.availability_zone)) or C(tag:KEY) / C(label:KEY) of the instance's tags,
+        labels or meta.
+      - See O(hostname_duplicates) for two instances with the same name.
+    type: list
+    elements: str
+  ansible_host:
+    description: Host variables to take C(ansible_host) from, the first non-empty wins.
+    type: list
+    elements: str
+  hostvars:
+    description:
+      - Host variables (of those listed in the plugin's description) to set on each host besides
+        C(ansible_host) and C(scratchbird_tier).
+      - O(compose), O(groups), O(keyed_groups) and O(hostnames) see all of them either way; each
+        variable set costs time on every later load of the inventory, so the default is short.
+    type: list
+    elements: str
   cluster_name:
     description:
       - Only instances of this cluster, read from the O(cluster_key) tag or label.

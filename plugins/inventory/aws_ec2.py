@@ -18,6 +18,10 @@ description:
   - Credentials come from boto3's chain (environment, shared files, instance role), a profile
     or keys in the file; O(assume_role_arn) switches to a role first.
   - The inventory file name must end in C(aws_ec2.yml) or C(aws_ec2.yaml).
+  - "Host variables: C(instance_id), C(instance_type), C(image_id), C(state), C(private_ip_address),
+    C(public_ip_address), C(private_dns_name), C(public_dns_name), C(ipv6_address), C(vpc_id),
+    C(subnet_id), C(security_group_ids), C(placement) (C(region), C(availability_zone)),
+    C(architecture), C(launch_time), C(aws_tags)."
 requirements:
   - boto3
 extends_documentation_fragment:
@@ -26,9 +30,6 @@ extends_documentation_fragment:
   - inventory_cache
 options:
   plugin:
-    description: The name of this plugin.
-    type: str
-    required: true
     choices: [scratchbird.cluster.aws_ec2]
   regions:
     description: Regions to search, all at once. Names are checked against botocore's list of EC2 regions.
@@ -47,30 +48,10 @@ options:
     elements: str
     default: [running]
   hostnames:
-    description:
-      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host
-        variable of this plugin (for example C(private_dns_name), C(instance_id),
-        C(placement.availability_zone)) or C(tag:KEY).
-      - See O(hostname_duplicates) for two instances with the same name.
-    type: list
-    elements: str
     default: ['tag:Name', private_dns_name, instance_id]
   ansible_host:
-    description: Variables to take C(ansible_host) from, the first non-empty wins.
-    type: list
-    elements: str
     default: [private_ip_address, public_ip_address]
   hostvars:
-    description:
-      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from
-        C(instance_id), C(instance_type), C(image_id), C(state), C(private_ip_address),
-        C(public_ip_address), C(private_dns_name), C(public_dns_name), C(ipv6_address), C(vpc_id),
-        C(subnet_id), C(security_group_ids), C(placement) (C(region), C(availability_zone)),
-        C(architecture), C(launch_time), C(aws_tags).
-      - O(compose), O(groups), O(keyed_groups) and O(hostnames) see all of them either way;
-        each variable set costs time on every later inventory load, so the default is short.
-    type: list
-    elements: str
     default: [instance_id, instance_type, private_ip_address, public_ip_address, placement, aws_tags]
   profile:
     description: Profile from the shared AWS configuration files.

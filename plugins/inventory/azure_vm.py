@@ -20,6 +20,8 @@ description:
   - Authenticates with azure-identity (its default chain, environment, managed identity, the Azure
     CLI, or a service principal given here).
   - The inventory file name must end in C(azure_vm.yml) or C(azure_vm.yaml).
+  - "Host variables: C(vm_name), C(id), C(subscription_id), C(resource_group), C(location), C(vm_size),
+    C(computer_name), C(power_state), C(private_ip), C(private_ips), C(public_ip), C(public_ips), C(azure_tags)."
 requirements:
   - azure-identity
   - azure-mgmt-resourcegraph
@@ -29,9 +31,6 @@ extends_documentation_fragment:
   - inventory_cache
 options:
   plugin:
-    description: The name of this plugin.
-    type: str
-    required: true
     choices: [scratchbird.cluster.azure_vm]
   subscriptions:
     description: Subscription ids to search, all at once.
@@ -49,25 +48,10 @@ options:
     elements: str
     default: [running]
   hostnames:
-    description:
-      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
-        plugin (C(vm_name), C(computer_name), C(private_ip), C(id), ...) or C(tag:KEY).
-    type: list
-    elements: str
     default: [vm_name]
   ansible_host:
-    description: Variables to take C(ansible_host) from, the first non-empty wins.
-    type: list
-    elements: str
     default: [private_ip, public_ip]
   hostvars:
-    description:
-      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(vm_name),
-        C(id), C(subscription_id), C(resource_group), C(location), C(vm_size), C(computer_name),
-        C(power_state), C(private_ip), C(private_ips), C(public_ip), C(public_ips), C(azure_tags).
-      - O(compose), O(groups), O(keyed_groups) and O(hostnames) see all of them either way.
-    type: list
-    elements: str
     default: [resource_group, location, vm_size, private_ip, public_ip, azure_tags]
   auth_source:
     description:

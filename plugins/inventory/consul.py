@@ -19,6 +19,8 @@ description:
     C(tx_engines), C(ingestion_engines), C(olap_shards), C(kafka_brokers)) from the O(tier_key)
     in its service or node meta, a C(KEY=VALUE) service tag, or its node name.
   - The inventory file name must end in C(consul.yml) or C(consul.yaml).
+  - "Host variables: C(consul_node), C(consul_address), C(consul_datacenter), C(consul_node_meta),
+    C(consul_services) (per service its C(id), C(address), C(port), C(tags), C(meta))."
 requirements:
   - py-consul
 extends_documentation_fragment:
@@ -27,9 +29,6 @@ extends_documentation_fragment:
   - inventory_cache
 options:
   plugin:
-    description: The name of this plugin.
-    type: str
-    required: true
     choices: [scratchbird.cluster.consul]
   url:
     description: Address of a Consul agent or server's HTTP API.
@@ -66,24 +65,10 @@ options:
     type: bool
     default: true
   hostnames:
-    description:
-      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
-        plugin (C(consul_node), C(consul_address), ...) or C(label:KEY) of the node and service meta.
-    type: list
-    elements: str
     default: [consul_node]
   ansible_host:
-    description: Variables to take C(ansible_host) from, the first non-empty wins.
-    type: list
-    elements: str
     default: [consul_address]
   hostvars:
-    description:
-      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(consul_node),
-        C(consul_address), C(consul_datacenter), C(consul_node_meta), C(consul_services) (per service
-        its C(id), C(address), C(port), C(tags), C(meta)).
-    type: list
-    elements: str
     default: [consul_node, consul_address, consul_datacenter, consul_node_meta, consul_services]
 """
 

@@ -19,6 +19,8 @@ description:
   - Authenticates with google-auth (a service account key file, application default credentials,
     or an access token).
   - The inventory file name must end in C(gcp_compute.yml) or C(gcp_compute.yaml).
+  - "Host variables: C(instance_name), C(id), C(project), C(zone), C(region), C(status), C(machine_type),
+    C(network_ip), C(nat_ip), C(labels), C(network_tags), C(self_link), C(creation_timestamp)."
 requirements:
   - google-auth
   - requests
@@ -28,9 +30,6 @@ extends_documentation_fragment:
   - inventory_cache
 options:
   plugin:
-    description: The name of this plugin.
-    type: str
-    required: true
     choices: [scratchbird.cluster.gcp_compute]
   projects:
     description: Project ids to search, all at once.
@@ -54,25 +53,10 @@ options:
     elements: str
     default: [RUNNING]
   hostnames:
-    description:
-      - Preference list for the inventory hostname, the first non-empty wins. An entry is a host variable of this
-        plugin (C(instance_name), C(id), C(network_ip), C(nat_ip), ...) or C(label:KEY).
-    type: list
-    elements: str
     default: [instance_name]
   ansible_host:
-    description: Variables to take C(ansible_host) from, the first non-empty wins.
-    type: list
-    elements: str
     default: [network_ip, nat_ip]
   hostvars:
-    description:
-      - Variables to set on each host besides C(ansible_host) and C(scratchbird_tier), from C(instance_name),
-        C(id), C(project), C(zone), C(region), C(status), C(machine_type), C(network_ip), C(nat_ip),
-        C(labels), C(network_tags), C(self_link), C(creation_timestamp).
-      - O(compose), O(groups), O(keyed_groups) and O(hostnames) see all of them either way.
-    type: list
-    elements: str
     default: [project, zone, machine_type, network_ip, nat_ip, labels]
   auth_kind:
     description:
