@@ -142,6 +142,9 @@ def instance_record(instance, region):
 class InventoryModule(ClusterInventory):
 
     NAME = "scratchbird.cluster.aws_ec2"
+    VARIABLES = ("instance_id", "instance_type", "image_id", "state", "private_ip_address", "public_ip_address", "private_dns_name",
+                 "public_dns_name", "ipv6_address", "vpc_id", "subnet_id", "security_group_ids", "placement", "architecture",
+                 "launch_time", "aws_tags")
     SOURCE = "region"
 
     def _setup(self):

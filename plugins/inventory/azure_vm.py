@@ -164,6 +164,8 @@ def vm_records(rows):
 class InventoryModule(ClusterInventory):
 
     NAME = "scratchbird.cluster.azure_vm"
+    VARIABLES = ("vm_name", "id", "subscription_id", "resource_group", "location", "vm_size", "computer_name", "power_state", "private_ip",
+                 "private_ips", "public_ip", "public_ips", "azure_tags")
     SOURCE = "subscription"
 
     def _setup(self):

@@ -131,6 +131,7 @@ def merge_nodes(records):
 class InventoryModule(ClusterInventory):
 
     NAME = "scratchbird.cluster.consul"
+    VARIABLES = ("consul_node", "consul_address", "consul_datacenter", "consul_node_meta", "consul_services")
     SOURCE = "datacenter"
     MERGES = True
 

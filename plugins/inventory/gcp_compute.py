@@ -151,6 +151,8 @@ def instance_record(instance, project):
 class InventoryModule(ClusterInventory):
 
     NAME = "scratchbird.cluster.gcp_compute"
+    VARIABLES = ("instance_name", "id", "project", "zone", "region", "status", "machine_type", "network_ip", "nat_ip", "labels",
+                 "network_tags", "self_link", "creation_timestamp")
     SOURCE = "project"
 
     def _setup(self):

@@ -182,6 +182,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = None
     SOURCE = "source"  # what a source is called in messages: region, project, ...
     MERGES = False  # True when _merge combines records, so hosts are added once all are in
+    VARIABLES = ()  # the host variables the plugin's records carry (hostvars, hostnames, ansible_host name them)
 
     def verify_file(self, path):
         suffix = self.NAME.split(".")[-1]
@@ -224,6 +225,7 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         super(ClusterInventory, self).parse(inventory, loader, path, cache)
         config = self._read_config_data(path)
         self._check_option_names(config)
+        self._check_variable_names()
         self._check_tier_options()
         cache_key = self.get_cache_key(path)
         if self.get_option("cache") and cache and cache_key in self._cache:
@@ -240,6 +242,16 @@ class ClusterInventory(BaseInventoryPlugin, Constructable, Cacheable):
         unknown = sorted(set(config or {}) - known)
         if unknown:
             raise AnsibleError("unknown option %r%s in %s" % (unknown[0], suggest(unknown[0], known), self.NAME))
+
+    def _check_variable_names(self):
+        """hostvars, hostnames and ansible_host name the plugin's variables (tag:/label: entries aside)."""
+        for option in ("hostvars", "hostnames", "ansible_host"):
+            for entry in self.get_option(option) or []:
+                prefix, sep, _key = entry.partition(":")
+                head = entry.split(".")[0]
+                if not (sep and prefix in ("tag", "label")) and head not in self.VARIABLES:
+                    raise AnsibleError("%s: %r is not a host variable of %s%s; it has %s"
+                                       % (option, entry, self.NAME, suggest(head, self.VARIABLES), ", ".join(self.VARIABLES)))
 
     def _check_tier_options(self):
         tier_map = self.get_option("tier_map") or {}

@@ -145,7 +145,8 @@ def test_states_filter(moto, tmp_path):
     ({"endpoint_url": "http://127.0.0.1:9", "retries": 1, "retry_base_delay": 0.01}, {}, "http://127.0.0.1:9"),
     ({"tier_map": {"transaction": "tx_engine"}}, {}, "tier_map maps to unknown groups (transaction: tx_engine)"),
     ({"hostname_duplicates": "ignore"}, {}, "hostname_duplicates"),
-], ids=["misspelt-region", "unknown-option", "no-credentials", "unreachable-endpoint", "bad-tier-map", "bad-choice"])
+    ({"hostvars": ["instance_typ"]}, {}, "hostvars: 'instance_typ' is not a host variable of scratchbird.cluster.aws_ec2 (did you mean 'instance_type'"),
+], ids=["misspelt-region", "unknown-option", "no-credentials", "unreachable-endpoint", "bad-tier-map", "bad-choice", "unknown-hostvar"])
 def test_bad_input_fails_clearly(moto, tmp_path, options, env, message):
     server, _proc = moto
     cfg = config(server)

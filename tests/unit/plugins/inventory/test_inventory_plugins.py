@@ -311,3 +311,13 @@ def test_consul_merge_nodes_keeps_groups_unique():
     entries = [entry("n1", "a", tags=["x"]), entry("n1", "a", tags=["x"]), entry("n1", "b")]
     (record,) = consul.merge_nodes(consul.service_records(entries))
     assert record["groups"] == ["a", "a_x", "b"]
+
+
+@pytest.mark.parametrize("plugin, record", [
+    (aws_ec2, lambda: aws_ec2.instance_record({"InstanceId": "i-1"}, "eu-west-1")),
+    (gcp_compute, lambda: gcp_compute.instance_record({"name": "n", "zone": API + "/zones/europe-west1-b"}, "sb-prod-eu")),
+    (azure_vm, lambda: azure_vm.vm_records([{"id": "/x/vm", "name": "vm", "type": "Microsoft.Compute/virtualMachines"}])[0]),
+    (consul, lambda: consul.service_records([{"Node": {"Node": "n"}, "Service": {"Service": "s"}}])[0]),
+], ids=["aws_ec2", "gcp_compute", "azure_vm", "consul"])
+def test_declared_variables_are_the_records_variables(plugin, record):
+    assert plugin.InventoryModule.VARIABLES == tuple(record()["vars"])

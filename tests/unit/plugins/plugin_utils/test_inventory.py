@@ -327,6 +327,7 @@ class FakeInventory(ClusterInventory):
     records, an exception to raise, or a callable returning a list of records."""
 
     NAME = FAKE
+    VARIABLES = ("id", "zone", "private_ip", "public_ip", "tags", "secret")  # what host() gives a record
     # Ansible takes the plugin type from the class name (InventoryModule -> 'inventory').
     plugin_type = "inventory"
 
@@ -561,6 +562,16 @@ def test_cache_off_always_fetches(parse):
 def test_unknown_option_is_an_error_with_a_hint(parse):
     with pytest.raises(AnsibleError, match=r"unknown option 'hostname' \(did you mean 'hostnames'.*\) in scratchbird.cluster.fake"):
         parse({"hostname": ["tag:Name"]})
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"hostvars": ["zones"]}, r"hostvars: 'zones' is not a host variable of scratchbird.cluster.fake \(did you mean 'zone'\?\); it has id, zone"),
+    ({"hostnames": ["tag:Name", "zone.name", "ip"]}, r"hostnames: 'ip' is not a host variable"),
+    ({"ansible_host": ["label:x", "address"]}, r"ansible_host: 'address' is not a host variable"),
+])
+def test_unknown_host_variables_are_errors(parse, config, message):
+    with pytest.raises(AnsibleError, match=message):
+        parse(config)
 
 
 @pytest.mark.parametrize("config, message", [
