@@ -18,10 +18,13 @@ setup: .cache/setup.stamp
 .cache/setup.stamp: .ci/setup requirements.txt requirements-dev.txt lab/labctl
 	bash .ci/setup
 
+# The lab's hosts, its stand-ins (engine artifacts, GPS receiver, Tansu as the external
+# Kafka), then the main job; it ends with the health summary and the report's path.
+DEMO_INVENTORY = -i "$$(lab/labctl inventory-path --layout $(LAB_LAYOUT))" -i inventories/lab/cluster.yml
 demo: setup
 	lab/labctl up --layout $(LAB_LAYOUT)
-	ansible-playbook -i "$$(lab/labctl inventory-path --layout $(LAB_LAYOUT))" bootstrap-cluster.yml
-	lab/labctl status
+	ansible-playbook $(DEMO_INVENTORY) lab/prepare.yml
+	ansible-playbook $(DEMO_INVENTORY) bootstrap-cluster.yml
 
 demo-down:
 	lab/labctl down --layout $(LAB_LAYOUT)

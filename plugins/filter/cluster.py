@@ -1,6 +1,6 @@
 # Copyright: scratchbird.cluster contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters that read the cluster's shape from the inventory: host addresses, Kafka bootstrap."""
+"""Filters that read the cluster's shape from the inventory: host addresses, Kafka bootstrap, topics."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -48,6 +48,17 @@ def server_id(name):
     return int(digest[:12], 16) % 999999 + 1
 
 
+def cluster_topics(tx_hosts, hostvars, prefix="db-changes-"):
+    """The cluster's Kafka topics: <prefix><server_id> for each TX engine (its tx_engine_server_id
+    when set, else server_id of its name)."""
+    topics = []
+    for host in tx_hosts or []:
+        ident = hostvars[host].get("tx_engine_server_id") if host in hostvars else None
+        topics.append("%s%s" % (prefix, server_id(host) if ident is None else ident))
+    return topics
+
+
 class FilterModule(object):
     def filters(self):
-        return {"host_addresses": host_addresses, "kafka_bootstrap": kafka_bootstrap, "server_id": server_id}
+        return {"host_addresses": host_addresses, "kafka_bootstrap": kafka_bootstrap, "server_id": server_id,
+                "cluster_topics": cluster_topics}

@@ -1,0 +1,488 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: scratchbird.cluster contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: cluster_health
+short_description: Judge the cluster's health from gathered readings and write the reports
+version_added: 0.1.0
+description:
+  - Evaluates the health of every tier of the cluster from readings the play gathered before -
+    M(scratchbird.cluster.chrony_info) on each host, the engines' C(/health) read with
+    M(ansible.builtin.uri) and M(scratchbird.cluster.kafka_info). The module probes nothing itself;
+    run it on the controller (C(localhost)).
+  - A host is healthy when it has no O(hosts[].error), its clock was read, is synchronised and its
+    uncertainty is at most O(max_uncertainty_ns), and, on the engine tiers (C(tx_engines),
+    C(ingestion_engines), C(olap_shards)), C(/health) answered HTTP 200 with a body whose
+    C(status) (when present) is C(ok).
+  - The C(kafka_brokers) tier also needs the Kafka cluster check to pass - brokers read without
+    error, no under-replicated partitions, no missing topics and, in C(self_hosted) mode, at least
+    as many brokers registered as there are C(kafka_brokers) hosts.
+  - A tier without hosts is unhealthy (except C(kafka_brokers) in C(external) mode, where the
+    tier counts the brokers the cluster reports). The cluster is healthy when every tier is.
+  - Returns the cluster summary in the contract's format (RV(summary)) and writes a JSON report
+    (O(json_path)) and a self-contained HTML page (O(html_path)) - inline CSS and SVG, no script,
+    no external reference - with a table per tier and a bar chart of the clock uncertainty of
+    every host against the bound.
+  - Fails when the cluster is unhealthy and O(fail_unhealthy) is true, after writing the reports.
+author: scratchbird.cluster contributors (@scratchbird)
+options:
+  hosts:
+    description:
+      - The hosts to judge, one item per host and tier; a host in several tiers has one item in each.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Inventory name of the host.
+        type: str
+        required: true
+      tier:
+        description: The tier (inventory group) the item is judged in.
+        type: str
+        required: true
+        choices: [clock_masters, tx_engines, ingestion_engines, olap_shards, kafka_brokers]
+      clock:
+        description:
+          - The result of M(scratchbird.cluster.chrony_info) on the host. Used are C(synchronised),
+            C(uncertainty_ns), C(offset_ns), C(reference_name), C(reference_id),
+            C(local_reference) and C(stratum).
+          - Null or omitted when the clock could not be read; the host is then unhealthy.
+        type: dict
+      health:
+        description:
+          - "On the engine tiers: the result of an M(ansible.builtin.uri) C(GET) of the engine's
+            C(/health) - C(status) (HTTP status, C(-1) or missing when the engine could not be
+            reached), C(json) (the parsed body, its C(status) and C(version) are used) and C(msg)
+            (the error text)."
+          - Register the C(uri) task with C(status_code) including C(503) or with C(failed_when)
+            false so that failing engines still give a result.
+          - Null or omitted on an engine tier means C(/health) was not checked (unhealthy).
+          - Ignored on C(clock_masters) and C(kafka_brokers).
+        type: dict
+      error:
+        description:
+          - Why the host could not be checked, for example C(unreachable). A host with an error is
+            unhealthy and this text is its only problem.
+        type: str
+  kafka:
+    description:
+      - "The Kafka cluster, a dict with the keys C(mode) (C(self_hosted), the default, or
+        C(external)), C(bootstrap) (list of C(host:port)), C(brokers) (the C(brokers) list of
+        M(scratchbird.cluster.kafka_info) - C(id), C(host) and C(port); null or missing when Kafka could not be read),
+        C(under_replicated_partitions) (int), C(missing_topics) (list of topic names) and
+        C(error) (why Kafka could not be read)."
+      - Other keys are ignored, so a registered M(scratchbird.cluster.kafka_info) result can be
+        combined with C(mode) and C(bootstrap).
+      - Empty, with no C(kafka_brokers) hosts either, makes the C(kafka_brokers) tier unhealthy.
+    type: dict
+    default: {}
+  max_uncertainty_ns:
+    description:
+      - Largest acceptable clock uncertainty, in nanoseconds. Must be greater than 0.
+      - The default is the cluster's C(max_acceptable_uncertainty_ns), 50 ms.
+    type: int
+    default: 50000000
+  cluster_name:
+    description: Name of the cluster, shown in the reports.
+    type: str
+    default: ""
+  json_path:
+    description:
+      - Write the JSON report (RV(report)) to this file. Its directory is created when missing;
+        the file is replaced atomically with mode C(0644).
+      - Not written when omitted.
+    type: path
+  html_path:
+    description:
+      - Write the HTML page to this file, the same way as O(json_path).
+      - Not written when omitted.
+    type: path
+  fail_unhealthy:
+    description:
+      - Fail when the cluster is unhealthy, with RV(summary) as the message, so that the play's
+        exit status reflects the cluster's health. The reports are written first and every
+        return value is in the failed result too.
+      - When false the module returns normally with RV(healthy) false.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Evaluates the same and writes nothing; C(changed) tells whether a report would be written.
+      - Still fails on an unhealthy cluster when O(fail_unhealthy) is true.
+  diff_mode:
+    support: none
+    details: The reports are generated files; no diff is returned.
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - The reports hold their generation time (RV(report.generated_at)), so a report file given in
+    O(json_path) or O(html_path) is rewritten, and C(changed) is true, on every run in practice;
+    C(changed) is false only when nothing would differ (no report path, or identical content).
+seealso:
+  - module: scratchbird.cluster.chrony_info
+  - module: scratchbird.cluster.kafka_info
+  - module: ansible.builtin.uri
+"""
+
+EXAMPLES = r"""
+- name: Read every clock and every engine's /health
+  hosts: clock_masters:tx_engines:ingestion_engines:olap_shards:kafka_brokers
+  gather_facts: false
+  ignore_unreachable: true
+  tasks:
+    - name: Read chrony
+      scratchbird.cluster.chrony_info:
+      register: health_clock
+      ignore_errors: true
+
+    - name: GET /health
+      ansible.builtin.uri:
+        url: "https://{{ inventory_hostname }}:8443/health"
+        status_code: [200, 503]
+        timeout: 5
+      delegate_to: localhost
+      register: health_engine
+      failed_when: false
+      when: group_names | intersect(['tx_engines', 'ingestion_engines', 'olap_shards'])
+
+- name: Cluster health
+  hosts: localhost
+  gather_facts: false
+  vars:
+    health_tiers: [clock_masters, tx_engines, ingestion_engines, olap_shards, kafka_brokers]
+  tasks:
+    - name: Read Kafka
+      scratchbird.cluster.kafka_info:
+        bootstrap_servers: "{{ cluster_kafka_bootstrap }}"
+        topics: [ingest.events]
+      register: health_kafka
+      ignore_errors: true
+
+    - name: One item per host and tier
+      ansible.builtin.set_fact:
+        health_items: "{{ health_items | default([]) + [health_item] }}"
+      vars:
+        health_clock: "{{ hostvars[item.1].health_clock | default({}) }}"
+        health_item:
+          name: "{{ item.1 }}"
+          tier: "{{ item.0.key }}"
+          clock: "{{ health_clock if health_clock.uncertainty_ns is defined else none }}"
+          health: "{{ hostvars[item.1].health_engine | default(none) }}"
+          error: "{{ 'unreachable' if health_clock.unreachable | default(false) else none }}"
+      loop: "{{ groups | dict2items | selectattr('key', 'in', health_tiers) | subelements('value') }}"
+      loop_control:
+        label: "{{ item.0.key }} {{ item.1 }}"
+
+    - name: Judge the cluster and write the reports
+      scratchbird.cluster.cluster_health:
+        cluster_name: prod-eu
+        max_uncertainty_ns: "{{ cluster_max_acceptable_uncertainty_ns | default(50000000) }}"
+        hosts: "{{ health_items }}"
+        kafka:
+          mode: "{{ kafka_mode | default('self_hosted') }}"
+          bootstrap: "{{ cluster_kafka_bootstrap }}"
+          brokers: "{{ health_kafka.brokers | default(none) }}"
+          under_replicated_partitions: "{{ health_kafka.under_replicated_partitions | default(none) }}"
+          missing_topics: "{{ health_kafka.missing_topics | default([]) }}"
+          error: "{{ health_kafka.msg | default('Kafka could not be read') if health_kafka.failed | default(false) else none }}"
+        json_path: "{{ playbook_dir }}/reports/cluster-health.json"
+        html_path: "{{ playbook_dir }}/reports/cluster-health.html"
+      register: health
+
+    - name: Print the summary
+      ansible.builtin.debug:
+        msg: "{{ health.summary.split('\\n') }}"
+
+- name: Report only, never fail on an unhealthy cluster
+  scratchbird.cluster.cluster_health:
+    hosts: "{{ health_items }}"
+    kafka:
+      mode: external
+      brokers: "{{ health_kafka.brokers | default(none) }}"
+      under_replicated_partitions: "{{ health_kafka.under_replicated_partitions | default(none) }}"
+    fail_unhealthy: false
+  register: health
+"""
+
+RETURN = r"""
+healthy:
+  description: Whether every tier is healthy.
+  returned: always
+  type: bool
+  sample: false
+summary:
+  description:
+    - The cluster summary in the contract's format, one line per tier and an C(Overall) line,
+      joined with newlines. Labels are padded to 19 columns.
+    - A tier line gives C(✓) or C(✗), the healthy and total hosts, the largest clock uncertainty
+      (on the Kafka line the under-replicated partitions instead) and the first two problems,
+      with C(…) when there are more.
+  returned: always
+  type: str
+  sample: |-
+    Clock Masters:     ✓ 2/2 healthy (max uncertainty: 0.412 ms)
+    TX Engines:        ✓ 3/3 healthy (max uncertainty: 1.020 ms)
+    Ingestion Engines: ✓ 1/1 healthy (max uncertainty: 0.900 ms)
+    OLAP Shards:       ✗ 1/2 healthy (max uncertainty: 0.950 ms; olap-2: /health 503 failing)
+    Kafka Brokers:     ✓ 1/1 healthy (under-replicated partitions: 0)
+    Overall:           ✗ UNHEALTHY (1 problem; bound 50.0 ms)
+tiers:
+  description:
+    - The evaluated tiers, keyed by inventory group - C(clock_masters), C(tx_engines),
+      C(ingestion_engines), C(olap_shards) and C(kafka_brokers), always all five.
+  returned: always
+  type: dict
+  contains:
+    label:
+      description: The tier's name in the summary.
+      type: str
+      sample: OLAP Shards
+    healthy:
+      description: Whether the tier has no problem.
+      type: bool
+      sample: false
+    healthy_hosts:
+      description:
+        - Healthy hosts of the tier.
+        - On C(kafka_brokers) in C(self_hosted) mode at most the number of brokers registered; in
+          C(external) mode the brokers the cluster reports when the Kafka check passes, else 0.
+      type: int
+      sample: 1
+    total:
+      description: Hosts of the tier; on C(kafka_brokers) in C(external) mode the brokers reported.
+      type: int
+      sample: 2
+    max_uncertainty_ns:
+      description: Largest clock uncertainty of the tier's hosts, ns; null when no clock was read.
+      type: int
+      sample: 950000
+    problems:
+      description:
+        - "The tier's problems: C(<host>: <problem>) for each problem of each host, C(no hosts), and
+          on C(kafka_brokers) the Kafka cluster's problems first (C(kafka: ...))."
+      type: list
+      elements: str
+      sample: ["olap-2: /health 503 failing"]
+    hosts:
+      description: The tier's hosts, by name.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Inventory name.
+          type: str
+          sample: olap-2
+        healthy:
+          description: Whether the host has no problem.
+          type: bool
+          sample: false
+        synchronised:
+          description: chrony_info's C(synchronised); null when the clock was not read.
+          type: bool
+          sample: true
+        uncertainty_ns:
+          description: Clock uncertainty, ns; null when the clock was not read.
+          type: int
+          sample: 950000
+        offset_ns:
+          description: Clock offset, ns; null when the clock was not read.
+          type: int
+          sample: -12000
+        reference:
+          description: The clock's reference (C(reference_name), C(local) or C(reference_id)); null when not read.
+          type: str
+          sample: 10.213.10.11
+        stratum:
+          description: The clock's stratum; null when not read.
+          type: int
+          sample: 3
+        health_status:
+          description: HTTP status of C(/health) on the engine tiers (C(-1) when unreachable); null elsewhere.
+          type: int
+          sample: 503
+        version:
+          description: Engine version from the C(/health) body; null when there is none.
+          type: str
+          sample: 1.0.0
+        problems:
+          description:
+            - "Short descriptions, for example C(clock not synchronised), C(uncertainty 62.1 ms > bound 50.0 ms),
+              C(clock could not be read), C(/health 503 failing), C(/health unreachable: <msg>) or the host's error."
+          type: list
+          elements: str
+          sample: ["/health 503 failing"]
+kafka:
+  description: The evaluated Kafka cluster check (without the hosts' clocks).
+  returned: always
+  type: dict
+  contains:
+    mode:
+      description: C(self_hosted) or C(external).
+      type: str
+      sample: self_hosted
+    bootstrap:
+      description: The bootstrap servers given.
+      type: list
+      elements: str
+      sample: ["kafka-1:9092"]
+    brokers:
+      description: The brokers given (C(id), C(host), C(port)); null when Kafka could not be read.
+      type: list
+      elements: dict
+    broker_count:
+      description: Number of brokers; null when Kafka could not be read.
+      type: int
+      sample: 3
+    under_replicated_partitions:
+      description: Under-replicated partitions given; null when unknown.
+      type: int
+      sample: 0
+    missing_topics:
+      description: Missing topics given.
+      type: list
+      elements: str
+      sample: []
+    error:
+      description: Why Kafka could not be read; null when it could.
+      type: str
+    healthy:
+      description: Whether the Kafka cluster check passed.
+      type: bool
+      sample: true
+    problems:
+      description: The cluster check's problems.
+      type: list
+      elements: str
+      sample: ["kafka: 2 under-replicated partitions"]
+report:
+  description:
+    - The JSON report, as written to O(json_path) (keys sorted, indented by 2).
+  returned: always
+  type: dict
+  contains:
+    generated_at:
+      description: Generation time, UTC, ISO 8601.
+      type: str
+      sample: "2025-01-31T12:00:00Z"
+    cluster_name:
+      description: O(cluster_name).
+      type: str
+      sample: prod-eu
+    max_uncertainty_ns:
+      description: The bound, O(max_uncertainty_ns).
+      type: int
+      sample: 50000000
+    healthy:
+      description: Same as RV(healthy).
+      type: bool
+    tiers:
+      description: Same as RV(tiers).
+      type: dict
+    kafka:
+      description: Same as RV(kafka).
+      type: dict
+    summary:
+      description: Same as RV(summary).
+      type: str
+json_path:
+  description: The JSON report's path (also in check mode, where nothing is written).
+  returned: when O(json_path) is set
+  type: str
+  sample: /srv/reports/cluster-health.json
+html_path:
+  description: The HTML page's path (also in check mode, where nothing is written).
+  returned: when O(html_path) is set
+  type: str
+  sample: /srv/reports/cluster-health.html
+changed:
+  description:
+    - True when a report file was written with content different from what it held; in check mode,
+      when one would be written. Since the reports hold their generation time this is true on every
+      run that writes a report, in practice.
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.scratchbird.cluster.plugins.module_utils.health import (
+    DEFAULT_BOUND_NS,
+    TIER_NAMES,
+    HealthInputError,
+    build_report,
+    render_html,
+    render_json,
+    write_if_changed,
+)
+
+
+def argument_spec():
+    return dict(
+        hosts=dict(
+            type="list", elements="dict", required=True,
+            options=dict(
+                name=dict(type="str", required=True),
+                tier=dict(type="str", required=True, choices=list(TIER_NAMES)),
+                clock=dict(type="dict"),
+                health=dict(type="dict"),
+                error=dict(type="str"),
+            ),
+        ),
+        kafka=dict(type="dict", default={}),
+        max_uncertainty_ns=dict(type="int", default=DEFAULT_BOUND_NS),
+        cluster_name=dict(type="str", default=""),
+        json_path=dict(type="path"),
+        html_path=dict(type="path"),
+        fail_unhealthy=dict(type="bool", default=True),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    if params["max_uncertainty_ns"] <= 0:
+        module.fail_json(msg="max_uncertainty_ns must be greater than 0, got %d" % params["max_uncertainty_ns"])
+    try:
+        report = build_report(params["hosts"], params["kafka"], params["max_uncertainty_ns"], params["cluster_name"])
+    except HealthInputError as exc:
+        module.fail_json(msg=to_native(exc))
+
+    result = dict(
+        changed=False,
+        healthy=report["healthy"],
+        summary=report["summary"],
+        tiers=report["tiers"],
+        kafka=report["kafka"],
+        report=report,
+    )
+    for option, render in (("json_path", render_json), ("html_path", render_html)):
+        path = params[option]
+        if not path:
+            continue
+        result[option] = path
+        try:
+            if write_if_changed(path, render(report), check_mode=module.check_mode):
+                result["changed"] = True
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="cannot write the %s report %s: %s" % (option[:-5].upper(), path, to_native(exc)), **result)
+
+    if not report["healthy"] and params["fail_unhealthy"]:
+        module.fail_json(msg=report["summary"], **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
