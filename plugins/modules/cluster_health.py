@@ -137,81 +137,35 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Read every clock and every engine's /health
-  hosts: clock_masters:tx_engines:ingestion_engines:olap_shards:kafka_brokers
-  gather_facts: false
-  ignore_unreachable: true
-  tasks:
-    - name: Read chrony
-      scratchbird.cluster.chrony_info:
-      register: health_clock
-      ignore_errors: true
+# The playbook scratchbird.cluster.cluster_health gathers the inputs (chrony_info and the
+# engines' /health on every host, kafka_info) and calls this module; the gist of it:
+- name: Judge the cluster and write the reports
+  scratchbird.cluster.cluster_health:
+    cluster_name: prod-eu
+    max_uncertainty_ns: 50000000
+    hosts:
+      - {name: clock-1, tier: clock_masters, clock: "{{ hostvars['clock-1'].health_clock }}"}
+      - name: tx-1
+        tier: tx_engines
+        clock: "{{ hostvars['tx-1'].health_clock }}"
+        health: "{{ hostvars['tx-1'].health_engine }}"
+      - {name: kafka-1, tier: kafka_brokers, error: not reachable}
+    kafka:
+      mode: self_hosted
+      brokers: "{{ health_kafka.brokers | default(none) }}"
+      under_replicated_partitions: "{{ health_kafka.under_replicated_partitions | default(0) }}"
+      missing_topics: "{{ health_kafka.missing_topics | default([]) }}"
+    json_path: /var/tmp/cluster-health/cluster-health.json
+    html_path: /var/tmp/cluster-health/cluster-health.html
+  register: health
 
-    - name: GET /health
-      ansible.builtin.uri:
-        url: "https://{{ inventory_hostname }}:8443/health"
-        status_code: [200, 503]
-        timeout: 5
-      delegate_to: localhost
-      register: health_engine
-      failed_when: false
-      when: group_names | intersect(['tx_engines', 'ingestion_engines', 'olap_shards'])
-
-- name: Cluster health
-  hosts: localhost
-  gather_facts: false
-  vars:
-    health_tiers: [clock_masters, tx_engines, ingestion_engines, olap_shards, kafka_brokers]
-  tasks:
-    - name: Read Kafka
-      scratchbird.cluster.kafka_info:
-        bootstrap_servers: "{{ cluster_kafka_bootstrap }}"
-        topics: [ingest.events]
-      register: health_kafka
-      ignore_errors: true
-
-    - name: One item per host and tier
-      ansible.builtin.set_fact:
-        health_items: "{{ health_items | default([]) + [health_item] }}"
-      vars:
-        health_clock: "{{ hostvars[item.1].health_clock | default({}) }}"
-        health_item:
-          name: "{{ item.1 }}"
-          tier: "{{ item.0.key }}"
-          clock: "{{ health_clock if health_clock.uncertainty_ns is defined else none }}"
-          health: "{{ hostvars[item.1].health_engine | default(none) }}"
-          error: "{{ 'unreachable' if health_clock.unreachable | default(false) else none }}"
-      loop: "{{ groups | dict2items | selectattr('key', 'in', health_tiers) | subelements('value') }}"
-      loop_control:
-        label: "{{ item.0.key }} {{ item.1 }}"
-
-    - name: Judge the cluster and write the reports
-      scratchbird.cluster.cluster_health:
-        cluster_name: prod-eu
-        max_uncertainty_ns: "{{ cluster_max_acceptable_uncertainty_ns | default(50000000) }}"
-        hosts: "{{ health_items }}"
-        kafka:
-          mode: "{{ kafka_mode | default('self_hosted') }}"
-          bootstrap: "{{ cluster_kafka_bootstrap }}"
-          brokers: "{{ health_kafka.brokers | default(none) }}"
-          under_replicated_partitions: "{{ health_kafka.under_replicated_partitions | default(none) }}"
-          missing_topics: "{{ health_kafka.missing_topics | default([]) }}"
-          error: "{{ health_kafka.msg | default('Kafka could not be read') if health_kafka.failed | default(false) else none }}"
-        json_path: "{{ playbook_dir }}/reports/cluster-health.json"
-        html_path: "{{ playbook_dir }}/reports/cluster-health.html"
-      register: health
-
-    - name: Print the summary
-      ansible.builtin.debug:
-        msg: "{{ health.summary.split('\\n') }}"
+- name: Print the summary
+  ansible.builtin.debug:
+    msg: "{{ health.summary.split('\\n') }}"
 
 - name: Report only, never fail on an unhealthy cluster
   scratchbird.cluster.cluster_health:
     hosts: "{{ health_items }}"
-    kafka:
-      mode: external
-      brokers: "{{ health_kafka.brokers | default(none) }}"
-      under_replicated_partitions: "{{ health_kafka.under_replicated_partitions | default(none) }}"
     fail_unhealthy: false
   register: health
 """

@@ -64,6 +64,15 @@ def test_preflight_changes_nothing():
         assert "changed=0" in recap(result, name)
 
 
+def test_bad_input_stops_the_bootstrap_in_preflight_before_any_host_changes():
+    result = playbook("converge.yml", "-e", "tx_engine_artifact_sha256=" + "0" * 64, ok=False)
+    out = result.stdout + result.stderr
+    assert "tx_engine_artifact_sha256" in out, out[-3000:]
+    assert "PLAY [Clock masters]" not in result.stdout  # stopped in pre-flight
+    for name in ALL:
+        assert "changed=0" in recap(result, name)
+
+
 def test_the_schema_init_hook_ran_once():
     # converge and the idempotence run both ran the schema phase on the first TX engine
     assert len(host("tx-1").file("/var/log/scratchbird-lab-schema-init.log").content_string.splitlines()) == 1

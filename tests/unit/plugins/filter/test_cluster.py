@@ -7,7 +7,7 @@ __metaclass__ = type
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.scratchbird.cluster.plugins.filter.cluster import host_addresses, kafka_bootstrap, server_id
+from ansible_collections.scratchbird.cluster.plugins.filter.cluster import cluster_topics, host_addresses, kafka_bootstrap, server_id
 
 HOSTVARS = {"k1": {"ansible_host": "10.0.0.1"}, "k2": {}, "k3": {"ansible_host": "fd00::3"}}
 
@@ -40,3 +40,10 @@ def test_server_id_is_stable_and_in_range():
     assert ids == [server_id("tx-%d" % i) for i in range(200)]
     assert all(1 <= i <= 999999 for i in ids) and len(set(ids)) == 200
     assert server_id("tx-engine-1") == 1 + int(__import__("hashlib").sha256(b"tx-engine-1").hexdigest()[:12], 16) % 999999
+
+
+def test_cluster_topics_use_the_server_id_variable_else_the_name():
+    hostvars = {"tx-1": {"tx_engine_server_id": 42}, "tx-2": {}}
+    assert cluster_topics(["tx-1", "tx-2"], hostvars) == ["db-changes-42", "db-changes-%d" % server_id("tx-2")]
+    assert cluster_topics(["tx-3"], {}, prefix="cdc.") == ["cdc.%d" % server_id("tx-3")]
+    assert cluster_topics([], hostvars) == []
