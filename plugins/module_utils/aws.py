@@ -31,14 +31,21 @@ except ImportError:
     class ClientError(Exception):
         """Stand-in: nothing raises it without botocore."""
 
-    NoRegionError = ProfileNotFound = S3UploadFailedError = BotoCoreError
+    class NoRegionError(BotoCoreError):
+        """Stand-in: nothing raises it without botocore."""
+
+    class ProfileNotFound(BotoCoreError):
+        """Stand-in: nothing raises it without botocore."""
+
+    class S3UploadFailedError(Exception):
+        """Stand-in: nothing raises it without boto3."""
 else:
     HAS_BOTO3 = True
     BOTO3_IMPORT_ERROR = None
 
 # Every error an AWS call may raise that the modules report (HTTP, parameter and service errors;
 # boto3's managed S3 transfer wraps the ClientError of a failed upload in S3UploadFailedError).
-AWS_ERRORS = (BotoCoreError, ClientError, S3UploadFailedError)
+AWS_ERRORS = (BotoCoreError, ClientError, S3UploadFailedError)  # pylint cannot tell these are exceptions: the modules say so
 
 AWS_CONNECTION_SPEC = dict(
     region=dict(type="str"),

@@ -379,7 +379,7 @@ def tier_line(name, tier, kafka_result=None):
     details = [head] + tier["problems"][:SUMMARY_PROBLEMS]
     if len(tier["problems"]) > SUMMARY_PROBLEMS:
         details.append(ELLIPSIS)
-    return u"%-*s%s %d/%d healthy (%s)" % (
+    return u"%-*s%s %s/%s healthy (%s)" % (
         LABEL_WIDTH, tier["label"] + ":", OK_MARK if tier["healthy"] else BAD_MARK,
         tier["healthy_hosts"], tier["total"], "; ".join(details),
     )

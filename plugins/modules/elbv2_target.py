@@ -211,14 +211,14 @@ class TargetRun:
     def call(self, what, method, **kwargs):
         try:
             return method(**kwargs)
-        except AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:  # pylint: disable=catching-non-exception
             raise AWSModuleError("cannot %s: %s" % (what, error_text(exc)), aws_error_code=error_code(exc))
 
     def read_target_group(self):
         """The target group's description; its port is the target's when O(port) is omitted."""
         try:
             reply = self.elb.describe_target_groups(TargetGroupArns=[self.arn])
-        except AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:  # pylint: disable=catching-non-exception
             code = error_code(exc)
             if code == "TargetGroupNotFound":
                 raise AWSModuleError("target group %s not found in region %s (%s)"
@@ -235,7 +235,7 @@ class TargetRun:
         """The target's DescribeTargetHealth entry, None when AWS does not know the target."""
         try:
             reply = self.elb.describe_target_health(TargetGroupArn=self.arn, Targets=[self.target])
-        except AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:  # pylint: disable=catching-non-exception
             if error_code(exc) == "InvalidTarget":
                 return None
             raise AWSModuleError("cannot describe target %s in target group %s: %s" % (self.name, self.arn, error_text(exc)),

@@ -184,14 +184,14 @@ class Upload:
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=list_prefix):
                 for item in page.get("Contents") or []:
                     sizes[item["Key"]] = item.get("Size")
-        except AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:  # pylint: disable=catching-non-exception
             self.fail("list the objects of bucket %s under %r" % (self.bucket, list_prefix), exc)
         return sizes
 
     def stored_sha256(self, key):
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        except AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:  # pylint: disable=catching-non-exception
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):  # deleted since the listing
                 return None
             self.fail("read object s3://%s/%s" % (self.bucket, key), exc)
@@ -209,7 +209,7 @@ class Upload:
     def put(self, path, key, digest):
         try:
             self.s3.upload_file(path, self.bucket, key, ExtraArgs=self.extra_args(digest))
-        except AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:  # pylint: disable=catching-non-exception
             self.fail("upload %s to s3://%s/%s" % (path, self.bucket, key), exc)
 
     def run(self, src):

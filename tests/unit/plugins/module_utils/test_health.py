@@ -188,8 +188,8 @@ def test_clock_not_read():
 
 def test_health_503():
     hosts = healthy_hosts()
-    hosts[7] = host("olap-2", "olap_shards", health={"status": 503, "json": {"status": "failing", "version": "1.2.0"},
-                                                    "msg": "Status code was 503 and not [200]"})
+    answer = {"status": 503, "json": {"status": "failing", "version": "1.2.0"}, "msg": "Status code was 503 and not [200]"}
+    hosts[7] = host("olap-2", "olap_shards", health=answer)
     tiers, dummy, lines = run(hosts)
     assert lines[3] == u"OLAP Shards:       \u2717 1/2 healthy (max uncertainty: 0.950 ms; olap-2: /health 503 failing)"
     assert lines[-1] == u"Overall:           \u2717 UNHEALTHY (1 problem; bound 50.0 ms)"
@@ -361,7 +361,7 @@ def test_report(frozen):
     report = health.build_report(healthy_hosts(), kafka_ok(), BOUND, "prod-eu")
     assert report["generated_at"] == "2025-01-31T12:00:00Z"
     assert (report["cluster_name"], report["max_uncertainty_ns"], report["healthy"]) == ("prod-eu", BOUND, True)
-    assert report["summary"].split("\n")[-1] == u"Overall:           \u2713 HEALTHY (bound 50.0 ms)"
+    assert report["summary"].rsplit("\n", maxsplit=1)[-1] == u"Overall:           \u2713 HEALTHY (bound 50.0 ms)"
     text = health.render_json(report)
     assert json.loads(text) == report and text.endswith("}\n")
     assert u"\u2713" in text  # not \\u escapes

@@ -57,6 +57,7 @@ def aws(monkeypatch):
         args = dict(args, target_group_arn=ARN, target_id=INSTANCE)
         if check_mode:
             args["_ansible_check_mode"] = True
+        result, failed = None, None
         with stub, patch_module_args(args):
             try:
                 elbv2_target.main()

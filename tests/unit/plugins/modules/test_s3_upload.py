@@ -46,7 +46,7 @@ class FakeS3(object):
         self.buckets = dict((b, {}) for b in buckets)
         self.page_size = page_size
         self.calls = []
-        self.fail_upload = None
+        self.fail_upload = []  # the exception to raise on upload, if any
 
     def put(self, key, body, sha256=None):
         self.buckets[BUCKET][key] = dict(body=body, metadata={} if sha256 is None else {"sha256": sha256}, extra={})
@@ -77,8 +77,8 @@ class FakeS3(object):
 
     def upload_file(self, Filename, Bucket, Key, ExtraArgs=None):
         self.calls.append(("upload", Key))
-        if self.fail_upload:
-            raise self.fail_upload
+        for error in self.fail_upload:
+            raise error
         objects = self.buckets.get(Bucket)
         if objects is None:
             try:
@@ -233,7 +233,7 @@ def test_the_aws_error_inside_a_failed_transfer(s3, tmp_path):
         try:
             raise S3UploadFailedError("Failed to upload: %s" % exc)
         except S3UploadFailedError as wrapped:
-            s3.fail_upload = wrapped
+            s3.fail_upload = [wrapped]
     result, failed, dummy = s3.run(dict(src=src))
     assert failed and result["aws_error_code"] == "AccessDenied", result
     assert result["msg"] == "cannot upload %s to s3://%s/a: AWS error AccessDenied: Access Denied" % (os.path.join(src, "a"), BUCKET)
@@ -245,7 +245,7 @@ def test_a_connection_error(s3, tmp_path):
     from botocore.exceptions import EndpointConnectionError
 
     src = tree(tmp_path / "src", {"a": b"a"})
-    s3.fail_upload = EndpointConnectionError(endpoint_url="http://127.0.0.1:9/sb-backups/a")
+    s3.fail_upload = [EndpointConnectionError(endpoint_url="http://127.0.0.1:9/sb-backups/a")]
     result, failed, dummy = s3.run(dict(src=src))
     assert failed and "Could not connect to the endpoint URL" in result["msg"], result
 
