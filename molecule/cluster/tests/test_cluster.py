@@ -142,3 +142,17 @@ def test_the_backup_manifest_matches_its_files():
     listing = subprocess.run(["tar", "-tzf", os.path.join(BACKUPS, name, "tx-1", "config.tar.gz")],
                              capture_output=True, text=True, check=True).stdout.split()
     assert "db/cluster.yaml" in listing and "db/tx-engine.yaml" in listing
+
+
+def test_a_new_tx_engine_joins_with_add_tx_engine(tmp_path):
+    pool = tempfile.mktemp(prefix="lb-pool-")
+    joined = tmp_path / "tx-4.yml"
+    joined.write_text("all:\n  children:\n    tx_engines:\n      hosts:\n        tx-4:\n")
+    hooks = {"lb_register_command": [os.path.join(PROJECT, "lab", "lb_pool.py"), pool, "add", "{{ inventory_hostname }}"]}
+    result = playbook("add_tx_engine.yml", "-i", str(joined), "-e", "add_tx_engine_hosts=tx-4", "-e", json.dumps(hooks))
+    assert "TX Engines:        ✓ 4/4 healthy" in result.stdout, result.stdout[-3000:]
+    assert health("tx-4")["status"] == "ok"
+    for name in ("tx-1", "olap-1", "clock-1"):
+        assert "changed=0" in recap(result, name)  # the cluster around it is left alone
+    with open(pool) as handle:
+        assert handle.read().split() == ["tx-4"]
