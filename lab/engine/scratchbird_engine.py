@@ -11,6 +11,7 @@ Python 3.11 standard library plus PyYAML (bundled into the built artifact).
 """
 
 import argparse
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -353,6 +354,8 @@ class Engine:
         self.last_beat_from = None
         self.beats_sent = 0
         self.signal_reader = self.signal_writer = None  # see install_signal_handlers
+        self.tls_cert_sha256 = None  # the certificate in use (loaded at start, again on SIGHUP)
+        self.tls_reloads = 0
         self.heartbeat_targets = [(host, port or settings.heartbeat_port) for host, port in args.heartbeat_target or []]
 
     # ---- startup ---------------------------------------------------------
@@ -384,6 +387,11 @@ class Engine:
                     "cluster.security.tls_key_path: %s must not be accessible by group/others (mode 0600)" % path
                 )
         return problems
+
+    def load_tls(self):
+        """Take the certificate in use (the stand-in serves no TLS; it tracks what it would serve)."""
+        with open(self.s.tls_files["tls_cert_path"], "rb") as handle:
+            self.tls_cert_sha256 = hashlib.sha256(handle.read()).hexdigest()
 
     def open_sockets(self):
         bind = self.args.bind
@@ -548,6 +556,7 @@ class Engine:
             "host": socket.gethostname(),
             "uptime_s": round(self.uptime(), 3),
             "clock": self.clock_report(),
+            "tls": {"cert_sha256": self.tls_cert_sha256, "reloads": self.tls_reloads} if self.s.tls else None,
         }
 
     def metrics(self):
@@ -623,6 +632,7 @@ class Engine:
                 self.log("tls material", level="error", problem=problem)
             if problems:
                 return EXIT_RUNTIME
+            self.load_tls()
         try:
             self.open_sockets()
         except OSError as exc:
@@ -669,7 +679,15 @@ class Engine:
             for error in settings.errors:
                 self.log("reload: config invalid", level="error", error=error)
         else:
-            self.log("reload: config ok (the stand-in applies changes on restart only)")
+            self.log("reload: config ok (the stand-in applies config changes on restart only)")
+        if self.s.tls:
+            problems = self.check_tls_files()
+            for problem in problems:
+                self.log("reload: tls material", level="error", problem=problem)
+            if not problems:
+                self.load_tls()
+                self.tls_reloads += 1
+                self.log("reload: tls material loaded", cert_sha256=self.tls_cert_sha256)
 
     def close(self):
         self.stop_event.set()

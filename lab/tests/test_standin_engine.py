@@ -766,3 +766,32 @@ def test_engine_source_uses_the_collection_parser():
     assert engine.chrony.parse_tracking is not None
     assert pathlib.Path(engine.chrony.__file__).resolve() == CHRONY_SOURCE.resolve()
     assert not re.search(r"split\(\s*[\"'],[\"']\s*\)", ENGINE_SOURCE.read_text())  # no second CSV parser
+
+
+def test_sighup_reloads_the_tls_material(artifacts, tmp_path, processes):
+    """SIGHUP takes a new certificate without a restart; /health tells which one is in use."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    for name, text in (("ca.crt", "ca"), ("server.crt", "first"), ("server.key", "key")):
+        (tls / name).write_text(text)
+    (tls / "server.key").chmod(0o600)
+    cluster = edited(CLUSTER, "cluster.security.enable_tls", True)
+    for key, name in (("tls_cert_path", "server.crt"), ("tls_key_path", "server.key"), ("tls_ca_path", "ca.crt")):
+        cluster = edited(cluster, "cluster.security." + key, str(tls / name))
+    metrics = free_port()
+    args = config_args(tmp_path, "olap-shard", cluster=cluster) + [
+        "--bind", "127.0.0.1", "--metrics-port", str(metrics), "--data-dir", str(tmp_path / "olap"),
+        "--chronyc", str(tmp_path / "no-such-chronyc"),
+    ]  # fmt: skip
+    proc = processes.start(artifacts["good"] / "bin" / "olap-shard", args)
+    base = "http://127.0.0.1:%d" % metrics
+    poll(lambda: http_get(base + "/ready")[0] == 200, "olap-shard /ready", proc)
+    health = json.loads(http_get(base + "/health")[1])
+    assert health["tls"] == {"cert_sha256": hashlib.sha256(b"first").hexdigest(), "reloads": 0}
+    (tls / "server.crt").write_text("second")
+    proc.send_signal(signal.SIGHUP)
+    poll(lambda: json.loads(http_get(base + "/health")[1])["tls"]["reloads"] == 1, "TLS reload", proc)
+    assert json.loads(http_get(base + "/health")[1])["tls"]["cert_sha256"] == hashlib.sha256(b"second").hexdigest()
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=DEADLINE) == 0
