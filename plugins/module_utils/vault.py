@@ -415,6 +415,18 @@ class Vault:
             return self.status_error(status, getattr(exc, "errors", None) or [exc.args[0] if exc.args else ""], what)
         return VaultError(self.redact("Vault request to %s failed: %s" % (what, exc)))
 
+    def capabilities(self, path):
+        """The token's capabilities on a path (sys/capabilities-self), or None when Vault does not tell."""
+        path = path.strip("/")
+        try:
+            dummy, answer = self.request("POST", "sys/capabilities-self", "look up the token's capabilities",
+                                         data=dict(paths=[path]))
+        except VaultError:
+            return None
+        answer = answer if isinstance(answer, dict) else {}
+        found = answer.get(path, (answer.get("data") or {}).get(path))
+        return list(found) if isinstance(found, list) else None
+
     def read(self, path, what=None, params=None):
         """GET a path -> its answer (dict or text), or None when Vault has nothing there (404, an empty
         answer, or a 400/405 that says the mount, route or issuer does not exist)."""

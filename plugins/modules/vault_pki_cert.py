@@ -498,6 +498,10 @@ class CertRun:
             path = "%s/issue/%s" % (self.mount, self.role)
             self.actions.append("issue a certificate from %s (%s)" % (path, ", ".join(reasons)))
             if self.check_mode:
+                allowed = vault.capabilities(path)
+                if allowed is not None and not set(allowed) & set(["create", "update", "root"]):
+                    self.module.warn("the token may not issue from %s (its capabilities there: %s): the run would fail"
+                                     % (path, ", ".join(allowed) or "none"))
                 after = ("a new certificate from %s\nsubject: CN=%s\nsans: %s\nttl: %s\n"
                          % (path, self.params["common_name"], ", ".join(sorted(self.dns) + sorted(self.ips)) or "-",
                             format_duration(self.ttl)))

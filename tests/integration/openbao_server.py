@@ -13,6 +13,10 @@ Usage from any test file (tests/integration is on sys.path under pytest)::
         with OpenBao(tmp_path_factory.mktemp("openbao")) as server:
             yield server          # server.url, server.token, server.pid, server.api(...), server.client()
 
+OpenBao 2.x refuses to enable audit devices through the API unless its configuration allows it:
+the server gets a config file with ``unsafe_allow_api_audit_creation = true`` (``allow_api_audit``,
+on by default), so ``enable_file_audit()`` (PUT sys/audit/<name>) works.
+
 ``OpenBao.start()`` polls ``/v1/sys/health`` until the server is initialized, unsealed and active
 (with a deadline, no fixed sleep); ``stop()`` ends the server by its PID. A dev server already has
 a KV v2 engine at ``secret/`` and the token auth method; nothing else is mounted.
@@ -65,10 +69,11 @@ class OpenBaoError(RuntimeError):
 class OpenBao:
     """``bao server -dev`` on a free loopback port; a context manager (start on enter, stop on exit)."""
 
-    def __init__(self, workdir, root_token=ROOT_TOKEN, ready_timeout=READY_TIMEOUT):
+    def __init__(self, workdir, root_token=ROOT_TOKEN, ready_timeout=READY_TIMEOUT, allow_api_audit=True):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token = root_token
+        self.allow_api_audit = allow_api_audit
         self.ready_timeout = ready_timeout
         self.log = self.workdir / "openbao.log"
         self.port = None
@@ -97,6 +102,10 @@ class OpenBao:
             self.port = free_port()
             args = [str(binary), "server", "-dev", f"-dev-root-token-id={self.token}",
                     f"-dev-listen-address=127.0.0.1:{self.port}", "-log-level=warn"]
+            if self.allow_api_audit:
+                config = self.workdir / "extra.hcl"
+                config.write_text("unsafe_allow_api_audit_creation = true\n")
+                args.append(f"-config={config}")
             with open(self.log, "w") as out:
                 self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                              env=self._env(), cwd=str(self.workdir))
