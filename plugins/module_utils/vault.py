@@ -214,8 +214,9 @@ def differing_keys(wanted, have):
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)")
 _MULTI_ERROR = re.compile(r"^\s*\d+ errors? occurred:\s*", re.IGNORECASE)
 # 400 answers that mean "there is nothing at this path" (a mount or issuer that does not exist).
+# ("cannot fetch sysview" is the answer of sys/mounts/<path>/tune for a mount that does not exist.)
 _ABSENT = re.compile(r"no (secret engine|auth engine|handler for route|default issuer)|not found|does not exist|"
-                     r"no such|unsupported path|unsupported operation", re.IGNORECASE)
+                     r"no such|unsupported path|unsupported operation|cannot fetch sysview", re.IGNORECASE)
 
 
 def clean_errors(errors):
@@ -575,8 +576,9 @@ def common_name(cert):
 def wanted_sans(common, alt_names, ip_sans):
     """The SANs a certificate for these options has: (DNS names incl. the common name, IPs) as sets.
 
-    Vault adds the common name to the DNS SANs. Raises ValueError for a malformed IP address."""
-    dns = set(n.strip().lower() for n in list(alt_names or []) + [common] if n and n.strip())
+    Vault adds the common name to the DNS SANs (an e-mail address goes to the e-mail SANs instead, which
+    are not compared). Raises ValueError for a malformed IP address."""
+    dns = set(n.strip().lower() for n in list(alt_names or []) + [common] if n and n.strip() and "@" not in n)
     ips = set()
     for text in ip_sans or []:
         try:

@@ -22,8 +22,9 @@ description:
     the mount's current CA (its Authority Key Identifier is not the CA's Subject Key Identifier, or
     without those, its issuer is not the CA's subject); V(forced) - O(force=true)."
   - The certificate (the leaf), the private key and the issuing CA are each written atomically (a
-    temporary file in O(dest), renamed over the old one). The key file is created with mode C(0600)
-    and is never readable by others, not even for a moment.
+    temporary file in O(dest), renamed over the old one). The key's temporary file is created with mode
+    C(0600) and owned as O(owner) and O(group) before it gets O(key_mode) and takes the key file's place,
+    so the key is never readable beyond O(key_mode), not even for a moment.
   - When no new certificate is needed, a CA file that differs from the mount's current CA is
     rewritten, and owner, group and modes are corrected; each is a change.
   - The private key never appears in the module's results, diff, warnings or errors.
@@ -123,9 +124,13 @@ attributes:
 requirements:
   - cryptography 38 or later, where the module runs (Debian 12's C(python3-cryptography) works).
 notes:
-  - The Vault token needs C(update) on C(<mount>/issue/<role>) and C(read) on C(<mount>/ca/pem).
+  - The Vault token needs C(update) on C(<mount>/issue/<role>) (C(<mount>/ca/pem) is readable without a token).
+  - Setting O(owner) and O(group) to another user than the one running the module needs root (C(become=true)).
+  - When the role's or the mount's maximum TTL is shorter than O(ttl), Vault issues a shorter-lived certificate;
+    keep O(renew_before) well below that maximum, or every run issues a new certificate (the module warns).
+  - O(common_name) and O(alt_names) are DNS names; IP addresses belong in O(ip_sans).
   - Each issue makes a new private key; the old certificate stays valid until it expires (it is not revoked).
-  - The service using the files must reload them itself; register the result and notify a handler when RV(changed).
+  - The service using the files must reload them itself; notify a handler from this task (it reports C(changed) when it wrote a file).
 seealso:
   - module: scratchbird.cluster.vault_write
 """
@@ -243,8 +248,10 @@ from ansible_collections.scratchbird.cluster.plugins.module_utils.vault import (
     load_certificate,
     module_vault,
     name_text,
+    not_after,
     parse_duration,
     renewal_reasons,
+    utc_now,
     vault_argument_spec,
     wanted_sans,
 )
@@ -399,6 +406,8 @@ class CertRun:
         except VaultError as exc:
             fail_module(self.module, exc)
         data = (answer or {}).get("data") or {}
+        for warning in (answer or {}).get("warnings") or []:
+            self.module.warn("Vault, issuing from %s: %s" % (path, warning))
         key = data.get("private_key")
         if key:
             self.module.no_log_values.add(key)
@@ -519,6 +528,12 @@ class CertRun:
                 key_pem = None
                 self.actions.append("write %s, %s and %s" % (self.paths["cert"], self.paths["key"], self.paths["ca"]))
                 final_cert = load_certificate(cert_pem)
+                lifetime = (not_after(final_cert) - utc_now()).total_seconds()
+                if lifetime <= self.renew_before < self.ttl:
+                    self.module.warn("Vault issued a certificate valid for %s only (the role's or the mount's maximum TTL is "
+                                     "shorter than ttl), not longer than renew_before (%s): every run will issue a new one; "
+                                     "lower renew_before or raise the maximum TTL"
+                                     % (format_duration(lifetime), format_duration(self.renew_before)))
                 issued_ca = load_certificate(issuing_ca)
                 after = cert_summary(final_cert) + self.wanted_files() + "ca: %s (the current CA)\n" % (
                     name_text(issued_ca.subject) if issued_ca is not None else "-")
@@ -560,7 +575,7 @@ def main():
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="root"),
             cert_mode=dict(type="raw", default="0644"),
-            key_mode=dict(type="raw", default="0600"),
+            key_mode=dict(type="raw", default="0600", no_log=False),
             force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

@@ -17,6 +17,9 @@ OpenBao 2.x refuses to enable audit devices through the API unless its configura
 the server gets a config file with ``unsafe_allow_api_audit_creation = true`` (``allow_api_audit``,
 on by default), so ``enable_file_audit()`` (PUT sys/audit/<name>) works.
 
+With ``tls=True`` the server listens with TLS (``-dev-tls``): ``url`` is https and ``ca_cert`` the
+CA bundle that signed its certificate (for 127.0.0.1).
+
 ``OpenBao.start()`` polls ``/v1/sys/health`` until the server is initialized, unsealed and active
 (with a deadline, no fixed sleep); ``stop()`` ends the server by its PID. A dev server already has
 a KV v2 engine at ``secret/`` and the token auth method; nothing else is mounted.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -69,11 +73,13 @@ class OpenBaoError(RuntimeError):
 class OpenBao:
     """``bao server -dev`` on a free loopback port; a context manager (start on enter, stop on exit)."""
 
-    def __init__(self, workdir, root_token=ROOT_TOKEN, ready_timeout=READY_TIMEOUT, allow_api_audit=True):
+    def __init__(self, workdir, root_token=ROOT_TOKEN, ready_timeout=READY_TIMEOUT, allow_api_audit=True, tls=False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token = root_token
         self.allow_api_audit = allow_api_audit
+        self.tls = tls
+        self.tls_dir = self.workdir / "tls"
         self.ready_timeout = ready_timeout
         self.log = self.workdir / "openbao.log"
         self.port = None
@@ -83,7 +89,15 @@ class OpenBao:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_cert(self):
+        """The CA bundle of the server's TLS certificate (with tls=True), else None."""
+        return self.tls_dir / "vault-ca.pem" if self.tls else None
+
+    def _ssl_context(self):
+        return ssl.create_default_context(cafile=str(self.ca_cert)) if self.tls else None
 
     @property
     def pid(self):
@@ -102,6 +116,9 @@ class OpenBao:
             self.port = free_port()
             args = [str(binary), "server", "-dev", f"-dev-root-token-id={self.token}",
                     f"-dev-listen-address=127.0.0.1:{self.port}", "-log-level=warn"]
+            if self.tls:
+                self.tls_dir.mkdir(exist_ok=True)
+                args += ["-dev-tls", f"-dev-tls-cert-dir={self.tls_dir}"]
             if self.allow_api_audit:
                 config = self.workdir / "extra.hcl"
                 config.write_text("unsafe_allow_api_audit_creation = true\n")
@@ -126,7 +143,10 @@ class OpenBao:
             if self.proc.poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(f"{self.url}/v1/sys/health", timeout=2) as reply:
+                context = self._ssl_context() if self.ca_cert is None or self.ca_cert.exists() else None
+                if self.tls and context is None:
+                    raise OSError("no TLS certificate yet")
+                with urllib.request.urlopen(f"{self.url}/v1/sys/health", timeout=2, context=context) as reply:
                     if reply.status == 200:
                         return True
                     last = f"HTTP {reply.status}"
@@ -165,7 +185,7 @@ class OpenBao:
         request = urllib.request.Request(f"{self.url}/v1/{path.lstrip('/')}", data=body, method=method.upper(),
                                          headers={"X-Vault-Token": token or self.token, "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as reply:
+            with urllib.request.urlopen(request, timeout=30, context=self._ssl_context()) as reply:
                 status, text = reply.status, reply.read().decode()
         except urllib.error.HTTPError as exc:
             status, text = exc.code, exc.read().decode()
@@ -181,12 +201,14 @@ class OpenBao:
     def client(self, token=None):
         """An hvac client for this server (root token unless ``token``)."""
         import hvac
-        return hvac.Client(url=self.url, token=token or self.token, timeout=30)
+        return hvac.Client(url=self.url, token=token or self.token, timeout=30, verify=str(self.ca_cert) if self.tls else True)
 
     def bao(self, *args, token=None, check=True):
         """Run the ``bao`` CLI against this server -> CompletedProcess (text)."""
         env = self._env()
         env.update(BAO_ADDR=self.url, VAULT_ADDR=self.url, BAO_TOKEN=token or self.token, VAULT_TOKEN=token or self.token)
+        if self.tls:
+            env.update(BAO_CACERT=str(self.ca_cert), VAULT_CACERT=str(self.ca_cert))
         return subprocess.run([str(bao_binary()), *args], capture_output=True, text=True, env=env, timeout=60,
                               check=check, stdin=subprocess.DEVNULL)
 

@@ -147,14 +147,18 @@ def configured(bao, tmp_path_factory):
     secret_id_file = tmp / "secret-id"
     extra = dict(vault_setup_url=bao.url, vault_setup_token=bao.token, vault_setup_secret_id_file=str(secret_id_file),
                  ansible_python_interpreter=sys.executable)
+    checked = run_playbook(tmp, SETUP_PLAYBOOK, "--check", extra_vars=extra)
+    assert checked.returncode == 0, f"vault_setup.yml --check failed:\n{checked.stdout}\n{checked.stderr}"
+    after_check = dict(mounts=sorted(bao.api("GET", "sys/mounts")["data"]), auth=sorted(bao.api("GET", "sys/auth")["data"]),
+                       secret_id_file=secret_id_file.exists())
     outputs = []
     for dummy in range(2):
         res = run_playbook(tmp, SETUP_PLAYBOOK, extra_vars=extra)
         assert res.returncode == 0, f"vault_setup.yml failed:\n{res.stdout}\n{res.stderr}"
         outputs.append(res.stdout)
     role_id = bao.api("GET", f"auth/approle/role/{APPROLE}/role-id")["data"]["role_id"]
-    return dict(first=outputs[0], second=outputs[1], role_id=role_id, secret_id=secret_id_file.read_text().strip(),
-                secret_id_file=secret_id_file)
+    return dict(check=checked.stdout, after_check=after_check, first=outputs[0], second=outputs[1], role_id=role_id,
+                secret_id=secret_id_file.read_text().strip(), secret_id_file=secret_id_file)
 
 
 def token_conn(bao, token=None):
@@ -200,7 +204,12 @@ def cert_task(dest, name="certificate", **options):
 
 # vault_setup.yml
 
-def test_setup_playbook_is_idempotent_and_configures_vault(bao, configured):
+def test_setup_playbook_checks_then_configures_vault_idempotently(bao, configured):
+    # Check mode on the fresh server: reports the changes, makes none.
+    checked = recap(configured["check"])
+    assert checked["failed"] == 0 and checked["changed"] >= 8, configured["check"]
+    assert "pki/" not in configured["after_check"]["mounts"] and "approle/" not in configured["after_check"]["auth"]
+    assert configured["after_check"]["secret_id_file"] is False
     first, second = recap(configured["first"]), recap(configured["second"])
     assert first["failed"] == 0 and first["changed"] >= 8, configured["first"]
     assert second == dict(second, changed=0, failed=0), configured["second"]
@@ -237,8 +246,8 @@ def load_cert_text(pem):
 
 def test_setup_playbook_fails_clearly_when_vault_is_unreachable(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}"
-    res = run_playbook(tmp_path, SETUP_PLAYBOOK, extra_vars=dict(vault_setup_url=url, vault_setup_token="t",
-                                                                ansible_python_interpreter=sys.executable))
+    extra = dict(vault_setup_url=url, vault_setup_token="t", ansible_python_interpreter=sys.executable)
+    res = run_playbook(tmp_path, SETUP_PLAYBOOK, extra_vars=extra)
     assert res.returncode != 0
     assert f"Vault unreachable at vault_setup_url={url}" in res.stdout, res.stdout
 
@@ -305,6 +314,12 @@ def test_check_mode_on_a_missing_directory_writes_and_issues_nothing(bao, config
     assert not (tmp_path / "not").exists()
     assert issued_serials(bao) == before
     assert "+a new certificate from pki/issue/scratchbird-node" in output
+    # A token that may not issue: check mode says the real run would fail.
+    weak = bao.api("POST", "auth/token/create", {"policies": ["default"], "ttl": "10m"})["auth"]["client_token"]
+    (weakly,), output = play(tmp_path, [cert_task(dest)], "--check", python=module_python["python"], conn=token_conn(bao, weak))
+    warned = [w for w in weakly.get("warnings", []) if "the token may not issue from pki/issue/scratchbird-node" in w]
+    assert weakly["changed"] is True and warned, weakly
+    assert weak not in output and issued_serials(bao) == before
 
 
 def test_check_mode_on_an_expiring_certificate(bao, configured, module_python, tmp_path):
@@ -377,6 +392,14 @@ def test_approle_login_issues_with_the_nodes_policy(bao, configured, module_pyth
     (result,), dummy = play(tmp_path, [cert_task(dest)], python=module_python["python"], conn=approle_conn(bao, configured))
     assert not result.get("failed") and result["issued"], result
     load_cert(dest / "server.crt").verify_directly_issued_by(load_cert(dest / "ca.crt"))
+
+
+def test_a_role_max_ttl_below_renew_before_is_warned_about(bao, configured, module_python, tmp_path):
+    bao.api("POST", "pki/roles/short", {"allowed_domains": ["lab"], "allow_subdomains": True, "max_ttl": "2h"})
+    (result,), dummy = play(tmp_path, [cert_task(tmp_path / "s", role="short", alt_names=[], ip_sans=[], ttl="24h", renew_before="3h")],
+                            python=module_python["python"], conn=token_conn(bao))
+    assert result["issued"], result
+    assert any("every run will issue a new one" in w for w in result.get("warnings", [])), result
 
 
 def test_a_forbidden_san_fails_with_vaults_error(bao, configured, module_python, tmp_path):
@@ -470,8 +493,8 @@ def test_vault_write_compares_a_subset(bao, configured, module_python, tmp_path)
              role_task(name, dict(base, ttl="3600", key_bits="256", allow_subdomains="true")),
              role_task(name, dict(base, ttl="2h")),
              role_task(name, dict(base, ttl="2h", allowed_domains=["b.lab", "a.lab"]))]
-    (created, same, spelled, longer, reordered), output = play(tmp_path, tasks, "--diff", python=module_python["python"],
-                                                             conn=token_conn(bao))
+    results, output = play(tmp_path, tasks, "--diff", python=module_python["python"], conn=token_conn(bao))
+    created, same, spelled, longer, reordered = results
     assert created["changed"] is True and created["before"] is None, created
     assert same["changed"] is False and same["before"]["ttl"] == 3600, same
     assert spelled["changed"] is False, spelled
@@ -660,3 +683,34 @@ def test_a_revoked_token_means_a_new_login(secrets, configured, audit_log, tmp_p
     first, revoked, again = results["localhost"]
     assert first == {"value": "engine"} and revoked["value"] in ("204", 204) and again == {"value": "engine"}, results
     assert audited_logins(audit_log) - start == 2
+
+
+# TLS: ca_cert, validate_certs
+
+@pytest.fixture(scope="module")
+def tls_bao(tmp_path_factory):
+    with OpenBao(tmp_path_factory.mktemp("openbao-tls"), tls=True) as server:
+        yield server
+
+
+def test_tls_with_ca_cert(tls_bao, module_python, tmp_path):
+    def read(name, **options):
+        args = dict(path="sys/mounts/secret", data={"type": "kv"}, create_only=True, **options)
+        return {"name": name, "scratchbird.cluster.vault_write": args}
+
+    tasks = [read("verified", ca_cert=str(tls_bao.ca_cert)), read("system CAs"), read("not verified", validate_certs=False)]
+    (verified, unknown_ca, unverified), output = play(tmp_path, tasks, python=module_python["python"], conn=token_conn(tls_bao))
+    assert not verified.get("failed") and verified["changed"] is False and verified["before"]["type"] == "kv", verified
+    assert unknown_ca["failed"] and unknown_ca["msg"].startswith(f"Vault unreachable at {tls_bao.url}: TLS error: "), unknown_ca
+    assert "certificate verify failed" in unknown_ca["msg"] and "ca_cert" in unknown_ca["msg"]
+    assert not unverified.get("failed"), unverified
+    assert tls_bao.token not in output
+
+
+def test_vault_kv_over_tls(tls_bao, tmp_path):
+    tls_bao.api("POST", "secret/data/scratchbird/tls", {"data": {"k": "v"}})
+    results, dummy = lookup_play(tmp_path, [f"lookup({KV}, 'scratchbird/tls', field='k', {TOKEN_OPTS})",
+                                            f"lookup({KV}, 'scratchbird/tls', field='k', {TOKEN_OPTS}, ca_cert=vault_ca)"],
+                                 conn=dict(url=tls_bao.url, token=tls_bao.token, ca=str(tls_bao.ca_cert)),
+                                 env=ansible_env(VAULT_CACERT=str(tls_bao.ca_cert)))
+    assert results["localhost"] == [{"value": "v"}, {"value": "v"}]
