@@ -56,6 +56,21 @@ def base_env(collections=None, **extra):
     return env
 
 
+def ansible_env(**extra):
+    """For ansible-playbook runs of the module tests: none of the caller's ANSIBLE_* settings or
+    service credentials (VAULT_*, CONSUL_*), no colours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_", "CONSUL_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    env.update(extra)
+    return env
+
+
 def inventory(config_path, env=None, args=("--list",), check=True):
     """ansible-inventory on one config file: (parsed JSON or None, completed process)."""
     proc = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(config_path), *args], capture_output=True, text=True,

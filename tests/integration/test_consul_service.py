@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import re
 import socket
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 import yaml
 
 from consul_agent import MASTER_TOKEN, Agent, wait_leader
-from inventory_run import BIN, ROOT, base_env, free_port, hosts_of, inventory, plain, write_config
+from inventory_run import BIN, ansible_env, base_env, free_port, hosts_of, inventory, plain, write_config
 
 MODULE = "scratchbird.cluster.consul_service"
 NOTES_PREFIX = "scratchbird.cluster.consul_service definition: "
@@ -111,19 +110,6 @@ def health():
 def listeners():
     with Listener() as first, Listener() as second:
         yield first, second
-
-
-def ansible_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CONSUL_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    env.update(extra)
-    return env
 
 
 def play(tmp_path, tasks, *options, env=None):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_run import ansible_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -152,18 +153,6 @@ def admin(broker):
     client = admin_client(broker["server"])
     yield client
     client.close()
-
-
-def ansible_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    return env
 
 
 def play(tmp_path, tasks, *options, servers=None, broker=None, python=None):

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from inventory_run import ansible_env as shared_ansible_env
 from openbao_server import OpenBao, closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,17 +79,7 @@ def bao(tmp_path_factory):
 
 
 def ansible_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VAULT_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-    )
-    env.update(extra)
-    return env
+    return shared_ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT="json", **extra)
 
 
 def run_playbook(tmp_path, playbook, *options, inventory="localhost,", extra_vars=None, env=None):
@@ -262,7 +253,6 @@ def test_modules_run_under_the_chosen_interpreter(module_python, tmp_path):
 
 
 def test_issue_then_nothing_to_do(bao, configured, module_python, tmp_path):
-    from cryptography import x509  # noqa: F401 (the check below needs it)
     dest = tmp_path / "security"
     before = issued_serials(bao)
     owner = dict(owner=str(os.getuid()), group=str(os.getgid()))
