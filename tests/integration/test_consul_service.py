@@ -180,7 +180,7 @@ def test_register_with_checks_wait_and_rerun(agent, health, listeners, tmp_path)
                    checks=[http_check("health", health.url("/health"), tls_skip_verify=True),
                            tcp_check("port", listeners[0].address, deregister_critical_service_after="90m")],
                    wait=True, wait_timeout=30)
-    rerun = dict(options, tags=["a", "b"], wait=False)
+    rerun = {**options, "tags": ["a", "b"], "wait": False}
     first, second = play(tmp_path, [svc(agent, "web", **options), svc(agent, "web", **rerun)])[0]
     ok(first)
     assert first["changed"] is True and first["actions"] == ["register service web-1"]
@@ -213,14 +213,14 @@ def test_changes_update_the_agent(agent, health, listeners, tmp_path):
     base = dict(id="web-2", port=9000, tags=["t1"], meta={"m": "1"},
                 checks=[http_check("health", health.url("/health")), tcp_check("port", listeners[0].address)])
     steps = [base,
-             dict(base, tags=["t1", "t2"]),
-             dict(base, tags=["t1", "t2"], meta={"m": "2"}),
-             dict(base, tags=["t1", "t2"], meta={"m": "2"}, port=9001),
-             dict(base, tags=["t1", "t2"], meta={"m": "2"}, port=9001,
-                  checks=[http_check("health", health.url("/health")), tcp_check("port", listeners[1].address)], wait=True),
-             dict(base, tags=["t1", "t2"], meta={"m": "2"}, port=9001,
-                  checks=[http_check("health", health.url("/health"), interval="2s")]),
-             dict(base, tags=["t1", "t2"], meta={"m": "2"}, port=9001, checks=[])]
+             {**base, "tags": ["t1", "t2"]},
+             {**base, "tags": ["t1", "t2"], "meta": {"m": "2"}},
+             {**base, "tags": ["t1", "t2"], "meta": {"m": "2"}, "port": 9001},
+             {**base, "tags": ["t1", "t2"], "meta": {"m": "2"}, "port": 9001,
+              "checks": [http_check("health", health.url("/health")), tcp_check("port", listeners[1].address)], "wait": True},
+             {**base, "tags": ["t1", "t2"], "meta": {"m": "2"}, "port": 9001,
+              "checks": [http_check("health", health.url("/health"), interval="2s")]},
+             {**base, "tags": ["t1", "t2"], "meta": {"m": "2"}, "port": 9001, "checks": []}]
     results = play(tmp_path, [svc(agent, "web", **step) for step in steps])[0]
     for result in results:
         ok(result)
@@ -253,7 +253,7 @@ def test_check_mode_and_diff_change_nothing(agent, health, tmp_path):
     assert service_of(client, "web-3") is None
     (created,), dummy = play(tmp_path, [svc(agent, "web", **options)])
     assert ok(created)["changed"] is True
-    (checked,), output = play(tmp_path, [svc(agent, "web", **dict(options, port=7001, tags=["y"]))], "--check", "--diff")
+    (checked,), output = play(tmp_path, [svc(agent, "web", **{**options, "port": 7001, "tags": ["y"]})], "--check", "--diff")
     assert ok(checked)["changed"] is True
     assert checked["actions"] == ["register service web-3 (port, tags differ)"]
     assert checked["service"]["port"] == 7001
@@ -301,7 +301,7 @@ def test_maintenance_mode_survives_a_change(agent, health, tmp_path):
     (created,), dummy = play(tmp_path, [svc(agent, "maint", **options)])
     assert ok(created)["changed"]
     assert client.agent.service.maintenance("maint", True, reason="kernel update")
-    (changed, same), dummy = play(tmp_path, [svc(agent, "maint", **dict(options, tags=["b"])), svc(agent, "maint", **dict(options, tags=["b"]))])
+    (changed, same), dummy = play(tmp_path, [svc(agent, "maint", **{**options, "tags": ["b"]}), svc(agent, "maint", **{**options, "tags": ["b"]})])
     assert ok(changed)["changed"] is True and ok(same)["changed"] is False
     checks = checks_of(client, "maint")
     assert checks["_service_maintenance:maint"]["Notes"] == "kernel update"
@@ -346,7 +346,7 @@ def test_acl_tokens(tmp_path, health):
         tasks = [svc(secured, "secured", **options),
                  svc(secured, "secured", token=reader, **options),
                  svc(secured, "secured", token=MASTER_TOKEN, wait=True, **options),
-                 svc(secured, "secured", token=reader, **dict(options, port=7401)),
+                 svc(secured, "secured", token=reader, **{**options, "port": 7401}),
                  svc(secured, "secured", token=reader, state="absent")]
         (anonymous, read_only, allowed, change, remove), output = play(tmp_path, tasks)
         assert anonymous["failed"] and anonymous["msg"] == denied, anonymous
