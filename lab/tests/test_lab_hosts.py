@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -116,11 +117,27 @@ def test_inventory_reaches_every_host_with_ansible(two_labs):
     assert res.stdout.count("SUCCESS") == 2
 
 
+def test_forward_reaches_a_lab_port_from_loopback(two_labs):
+    first = labctl("forward", "--name", "it-a", "a1", "22").stdout.strip()
+    assert labctl("forward", "--name", "it-a", "a1", "22").stdout.strip() == first  # one per target
+    host, port = first.split(":")
+    assert host == "127.0.0.1"
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        assert conn.recv(64).startswith(b"SSH-2.0"), "sshd of a1 through the forward"
+
+
 def test_down_leaves_nothing_and_is_idempotent():
     labctl("up", "--name", "it-c", "--subnet", "auto", "--host", "c1:tx_engines")
+    labctl("forward", "--name", "it-c", "c1", "22")
+    forwarder = next(iter(state("it-c")["forwards"].values()))["pid"]
     assert leftovers("it-c"), "the lab should be visible while up"
     labctl("down", "--name", "it-c")
     assert leftovers("it-c") == []
+    try:  # gone, or a zombie not yet reaped (no command line)
+        running = b"TCP-LISTEN" in Path(f"/proc/{forwarder}/cmdline").read_bytes()
+    except OSError:
+        running = False
+    assert not running, "down stops the lab's forwards"
     assert not (ROOT / ".cache" / "lab" / "labs" / "it-c").exists()
     res = labctl("down", "--name", "it-c")
     assert "nothing up" in res.stderr
