@@ -42,9 +42,10 @@ def kafka_bootstrap(bootstrap, broker_hosts, hostvars, port=9092):
 
 
 def server_id(name):
-    """A TX engine's default server id: a stable number 1..999999 from its inventory name (the
-    same on every run and controller, independent of the host's place in the group)."""
-    digest = hashlib.sha256(str(name).encode("utf-8")).hexdigest()
+    """A TX engine's default server id: a stable number 1..999999 from its inventory name in
+    lower case (the same on every run and controller, for TX-1 and tx-1, independent of the
+    host's place in the group)."""
+    digest = hashlib.sha256(str(name).lower().encode("utf-8")).hexdigest()
     return int(digest[:12], 16) % 999999 + 1
 
 
