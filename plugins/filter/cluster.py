@@ -11,6 +11,8 @@ import hashlib
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
+from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import clock_bound_ns as _clock_bound_ns
+
 
 def _address(host, hostvars):
     if host in hostvars:
@@ -59,7 +61,17 @@ def cluster_topics(tx_hosts, hostvars, prefix="db-changes-"):
     return topics
 
 
+def clock_bound_ns(value):
+    """cluster_max_acceptable_uncertainty_ns in nanoseconds: a number of ns or a duration with a
+    unit (50ms); the contract's 50 ms when None or empty."""
+    try:
+        return _clock_bound_ns(value)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
 class FilterModule(object):
     def filters(self):
         return {"host_addresses": host_addresses, "kafka_bootstrap": kafka_bootstrap, "server_id": server_id,
+                "clock_bound_ns": clock_bound_ns,
                 "cluster_topics": cluster_topics}

@@ -80,6 +80,9 @@ def _check_settings(settings, errors):
     except ValueError:
         errors.append("cluster_heartbeat_interval_ms must be a number of milliseconds above zero (e.g. 100), got %r"
                       % (settings["cluster_heartbeat_interval_ms"],))
+    if settings.get("kafka_mode") not in ("self_hosted", "external"):
+        errors.append("kafka_mode must be self_hosted (Kafka on the kafka_brokers hosts) or external "
+                      "(cluster_kafka_bootstrap), got %r" % (settings.get("kafka_mode"),))
     cidr = settings.get("cluster_cidr")
     if cidr is not None and (isinstance(cidr, (list, dict)) or _network(cidr) is None):
         errors.append("cluster_cidr must be one network in CIDR notation (10.0.0.0/16 or fd00::/64), got %r" % (cidr,))
