@@ -92,10 +92,10 @@ def cases(lab):
          r"kafka-1: port 9092/tcp is wanted by kafka_listeners \(Kafka listener PLAINTEXT\) and "
          r"olap_shard_metrics_port", {"olap_shards": {"hosts": {"kafka-1": {}}}}),
         ("tx-metrics-on-sql", {"tx_engine_metrics_port": 5432},
-         r"tx-1: port 5432/tcp is wanted by .*tx_engine_metrics_port.* and .*tx_engine_config.listeners"),
+         r"tx-1: port 5432/tcp is wanted by tx_engine_config.listeners \(SQL postgresql\) and tx_engine_metrics_port"),
         ("two-sql-listeners-one-port", {"tx_engine_config": {"listeners": [
             {"protocol": "postgresql", "port": 5432}, {"protocol": "mysql", "port": 5432}]}},
-         r"port 5432/tcp is wanted by tx_engine_config.listeners \(SQL postgresql\) and tx_engine_config.listeners"),
+         r"port 5432/tcp is wanted by tx_engine_config.listeners \(SQL mysql\) and tx_engine_config.listeners \(SQL postgresql\)"),
         ("tx-beside-olap-same-port", {"olap_shard_metrics_port": 9090},
          r"tx-1: port 9090/tcp is wanted by", {"olap_shards": {"hosts": {"tx-1": {}}}}),
         # Tier sizes against the contract.
@@ -142,7 +142,7 @@ def cases(lab):
         ("heartbeat-interval-word", {"cluster_heartbeat_interval_ms": "often"},
          r"cluster_heartbeat_interval_ms must be a number of milliseconds"),
         ("health-timeout-word", {"tx_engine_health_timeout": "soon"},
-         r"tx-1: tx_engine_health_timeout must be a whole number of seconds"),
+         r"argument 'tx_engine_health_timeout' is of type str and we were unable to convert to int"),
         ("clock-heartbeat-port-range", {"clock_master_heartbeat_port": 99999},
          r"clock-1: clock_master_heartbeat_port must be a port number 1-65535"),
         # External endpoints, probed from the hosts that use them.
@@ -158,10 +158,10 @@ def cases(lab):
          r"tx-1 cannot reach Vault at %s\.250:8200 \(cluster_vault_url\)" % re.escape(net)),
         ("consul-agent-missing", {"olap_shard_consul_register": True},
          r"olap-1 cannot reach Consul agent at 127.0.0.1:8500 \(cluster_consul_url\)"),
-        # Each role's own checks, in the same pre-flight.
+        # Each role's own checks (its argument specs, then its validate entry point), in the same pre-flight.
         ("artifact-wrong-sha256", tx_sha, r"tx_engine_artifact_src .* has sha256 .*, but tx_engine_artifact_sha256 is 0{64}"),
         ("version-missing", {"olap_shard_version": ""}, r"olap_shard_version must be set to the artifact's version"),
-        ("kafka-mode-unknown", {"kafka_mode": "managed"}, r"kafka_mode must be self_hosted \(Kafka on the kafka_brokers hosts\) or external"),
+        ("kafka-mode-unknown", {"kafka_mode": "managed"}, r"value of kafka_mode must be one of: self_hosted, external, got: managed"),
         ("minsources-zero", {"gpsd_chrony_minsources": 0}, r"gpsd_chrony_minsources must be 1 or more"),
         ("tls-without-files", {"cluster_tls_enabled": True},
          r"cluster_tls_enabled is true, so cluster_tls_ca_src must name a readable file"),

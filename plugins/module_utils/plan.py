@@ -160,7 +160,7 @@ def _check_ports(name, entry, errors):
     for (port, proto), listens in sorted(owners.items()):
         if len(listens) > 1:
             errors.append("%s: port %s/%s is wanted by %s; give all but one of them another port" % (
-                name, port, proto, " and ".join("%s (%s)" % (l["var"], l["name"]) for l in listens)))
+                name, port, proto, " and ".join(sorted("%s (%s)" % (l["var"], l["name"]) for l in listens))))
 
 
 def _check_rules(name, entry, plan_hosts, members, errors, warnings):
