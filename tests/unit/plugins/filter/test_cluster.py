@@ -7,7 +7,8 @@ __metaclass__ = type
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.scratchbird.cluster.plugins.filter.cluster import cluster_topics, host_addresses, kafka_bootstrap, server_id
+from ansible_collections.scratchbird.cluster.plugins.filter.cluster import (
+    clock_bound_ns, cluster_topics, host_addresses, kafka_bootstrap, server_id)
 
 HOSTVARS = {"k1": {"ansible_host": "10.0.0.1"}, "k2": {}, "k3": {"ansible_host": "fd00::3"}}
 
@@ -47,3 +48,21 @@ def test_cluster_topics_use_the_server_id_variable_else_the_name():
     assert cluster_topics(["tx-1", "tx-2"], hostvars) == ["db-changes-42", "db-changes-%d" % server_id("tx-2")]
     assert cluster_topics(["tx-3"], {}, prefix="cdc.") == ["cdc.%d" % server_id("tx-3")]
     assert cluster_topics([], hostvars) == []
+
+
+def test_server_id_is_the_same_for_any_case_of_a_name():
+    assert server_id("TX-1") == server_id("tx-1") == server_id("Tx-1")
+    assert server_id("tx-1") != server_id("tx-2")
+
+
+@pytest.mark.parametrize("value,expected", [
+    (None, 50000000), ("", 50000000), (20000000, 20000000), ("20000000", 20000000), ("50ms", 50000000),
+    ("1.5ms", 1500000), ("500us", 500000), ("2 s", 2000000000), ("100ns", 100)])
+def test_clock_bound_ns_reads_numbers_and_units(value, expected):
+    assert clock_bound_ns(value) == expected
+
+
+@pytest.mark.parametrize("value", ["fast", 0, "0ms", "-5ms", "50 parsecs", True, [1]])
+def test_clock_bound_ns_names_the_variable(value):
+    with pytest.raises(AnsibleFilterError, match="cluster_max_acceptable_uncertainty_ns must be a duration above zero"):
+        clock_bound_ns(value)
