@@ -234,3 +234,15 @@ def test_check_mode_prints_the_plan_and_writes_it_as_json(lab):
     assert len(plan["server_ids"]) == 3
     assert [e["target"] for e in plan["hosts"]["tx-1"]["endpoints"]] == [lab["addresses"]["kafka-1"] + ":9092"]
     assert plan["settings"]["cluster_max_acceptable_uncertainty_ns"] == 50000000
+
+
+def test_limit_plans_the_limited_hosts_and_lists_the_others(lab):
+    plan_file = lab["tmp"] / "limited.json"
+    result = playbook(lab["inventories"], BOOTSTRAP, {"cluster_plan_file": str(plan_file), "cluster_plan_show": True},
+                      "--limit", "tx-1", "--tags", "preflight")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Cluster plan: sblab (lab), limited with --limit" in result.stdout
+    assert "tx-2  %s  tx_engines  (not planned: outside --limit)" % lab["addresses"]["tx-2"] in result.stdout
+    plan = json.loads(plan_file.read_text())
+    assert [h for h, e in plan["hosts"].items() if e["planned"]] == ["tx-1"]
+    assert re.search(r"^tx-1\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", result.stdout, re.M)

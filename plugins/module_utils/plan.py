@@ -201,6 +201,11 @@ def _check_tiers(members, settings, policy, errors, warnings):
         if group == "kafka_brokers" and external_kafka:
             status = "external"
         tiers[group] = {"size": size, "contract": [low, high], "status": status}
+        if size == 0 and status != "external":
+            errors.append("Inventory group '%s' is empty: the cluster needs hosts in each of clock_masters, tx_engines, "
+                          "ingestion_engines and olap_shards, and Kafka: hosts in kafka_brokers, or kafka_mode "
+                          "external with cluster_kafka_bootstrap" % group)
+            continue
         if status != "outside the contract":
             continue
         message = "%s has %d host(s); the contract asks for %s (cluster_tier_size_policy: %s%s)" % (

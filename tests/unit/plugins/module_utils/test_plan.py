@@ -35,6 +35,10 @@ def cluster(cidrs=("10.0.0.0/24",)):
              "clock-2": ("10.0.0.2", ["clock_masters"], [clock_part(cidrs)])}
     for i in range(4):
         hosts["tx-%d" % i] = ("10.0.0.%d" % (10 + i), ["tx_engines"], [tx_part(cidrs), {"server_id": 100 + i}])
+    for i in range(2):
+        hosts["ingest-%d" % i] = ("10.0.0.%d" % (20 + i), ["ingestion_engines"], [])
+    for i in range(4):
+        hosts["olap-%d" % i] = ("10.0.0.%d" % (30 + i), ["olap_shards"], [])
     return dict((name, {"address": a, "groups": g, "parts": p}) for name, (a, g, p) in hosts.items())
 
 
@@ -106,7 +110,9 @@ def test_tier_sizes_against_the_contract(policy, where):
 
 def test_self_hosted_kafka_counts_brokers():
     result = plan.build(cluster(), dict(DEFAULTS, kafka_mode="self_hosted"), "fail")
-    assert "kafka_brokers has 0 host(s); the contract asks for 3-5" in " ".join(result["errors"])
+    assert "Inventory group 'kafka_brokers' is empty" in " ".join(result["errors"])
+    result = plan.build({}, dict(DEFAULTS, kafka_mode="external"), "warn")
+    assert len([e for e in result["errors"] if "is empty" in e]) == 4
 
 
 def test_server_ids_must_be_unique_and_in_range():
