@@ -67,6 +67,57 @@ def exposure(name, unit):
     return value
 
 
+# Units the roles write carry one of these in their header; Debian's own units do not.
+_ROLE_UNIT_MARKS = ("Ansible managed", "Managed by Ansible")
+# Debian's units the roles start (recorded, never failed: they are not ours to harden).
+DEBIAN_UNITS = ("chrony.service", "gpsd.service")
+MAX_ROLE_UNIT_EXPOSURE = 2.5
+
+
+def role_units(name):
+    """The units the roles wrote on a host (/etc/systemd/system/*.service with the managed mark);
+    a template unit (name@.service) is listed by its loaded instances."""
+    h = host(name)
+    marks = " ".join(f"-e '{mark}'" for mark in _ROLE_UNIT_MARKS)
+    files = h.run(f"grep -l {marks} /etc/systemd/system/*.service").stdout.split()
+    units = []
+    for path in sorted(files):
+        unit = os.path.basename(path)
+        if unit.endswith("@.service"):
+            pattern = unit.replace("@.service", "@*.service")
+            listed = h.check_output(f"systemctl list-units --all --plain --no-legend '{pattern}'")
+            units += [line.split()[0] for line in listed.splitlines() if line.strip()]
+        else:
+            units.append(unit)
+    return units
+
+
+def unit_exposures(names):
+    """{(host, unit): exposure} for every role unit on the hosts, and Debian's units found there
+    (printed for the log); returns (role units' scores, Debian units' scores)."""
+    ours, debian = {}, {}
+    for name in names:
+        for unit in role_units(name):
+            ours[(name, unit)] = exposure(name, unit)
+        for unit in DEBIAN_UNITS:
+            if host(name).run(f"systemctl cat {unit}").rc == 0:
+                debian[(name, unit)] = exposure(name, unit)
+                print(f"{name}: {unit} is Debian's unit: recorded, not checked")
+    return ours, debian
+
+
+def assert_role_units_hardened(names, minimum=1):
+    """Every unit the roles wrote on the hosts scores at most MAX_ROLE_UNIT_EXPOSURE on
+    `systemd-analyze security`; each host has at least `minimum` of them (so it can fail)."""
+    ours, _debian = unit_exposures(names)
+    for name in names:
+        found = [unit for (h, unit) in ours if h == name]
+        assert len(found) >= minimum, f"{name}: only {found} found among the roles' units"
+    over = {f"{h} {unit}": value for (h, unit), value in ours.items() if value > MAX_ROLE_UNIT_EXPOSURE}
+    assert not over, f"over {MAX_ROLE_UNIT_EXPOSURE} on systemd-analyze security: {over}"
+    return ours
+
+
 _ROUND_TRIP = """
 import sys, uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
