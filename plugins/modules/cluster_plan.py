@@ -27,7 +27,7 @@ description:
     the cluster-wide durations and ports (C(cluster_max_acceptable_uncertainty_ns) also with a unit,
     C(50ms)) are valid; every endpoint is host:port or an http(s)/ftp URL."
   - It contacts nothing; whether the endpoints answer is probed from the hosts that use them by
-    the pre-flight (C(playbooks/preflight.yml)), with the plan's RV(plan.hosts[].endpoints[].target).
+    the pre-flight (C(playbooks/preflight.yml)), with each endpoint's C(target) in RV(plan.hosts).
   - Hosts outside C(--limit) have no stated part; they are listed as not planned and only their
     address is checked.
 author: scratchbird.cluster contributors (@scratchbird)
@@ -48,8 +48,6 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
-  action:
-    support: full
   check_mode:
     support: full
     details: Runs the same in check mode; the JSON is the check's output and is written in check mode too.
