@@ -12,6 +12,7 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import DEFAULTS, GROUPS
@@ -71,7 +72,7 @@ class ActionModule(ActionBase):
             self._write(os.path.expanduser(str(json_path)), plan)
         result.update(changed=False, plan=plan, table=cluster_plan.table(plan), json_path=json_path,
                       warnings=plan["warnings"])
-        if plan["errors"] and args.get("fail_on_error", True):
+        if plan["errors"] and boolean(args.get("fail_on_error", True), strict=True):
             result.update(failed=True, msg="The cluster plan has %d problem(s); nothing was changed:\n- %s" % (
                 len(plan["errors"]), "\n- ".join(plan["errors"])))
         return result

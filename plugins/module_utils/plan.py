@@ -42,6 +42,11 @@ def _ip(value):
         return None
 
 
+def _is_port(value):
+    value = str(value)
+    return value.isdigit() and 0 < int(value) < 65536
+
+
 def _join(items):
     items = [str(i) for i in items]
     return ", ".join(items) if items else "(none)"
@@ -72,8 +77,7 @@ def _check_settings(settings, errors):
         except ValueError:
             errors.append("%s must be a whole number of seconds above zero (e.g. 120), got %r" % (var, settings[var]))
     for var in ("cluster_heartbeat_port", "cluster_kafka_port"):
-        value = str(settings[var])
-        if not value.isdigit() or not 0 < int(value) < 65536:
+        if not _is_port(settings[var]):
             errors.append("%s must be a port number 1-65535, got %r" % (var, settings[var]))
     try:
         duration_ns(settings["cluster_heartbeat_interval_ms"], "ms")
@@ -94,7 +98,7 @@ def _check_part_settings(host, part, errors):
         try:
             if kind == "seconds":
                 whole_seconds(value)
-            elif kind == "port" and not (str(value).isdigit() and 0 < int(str(value)) < 65536):
+            elif kind == "port" and not _is_port(value):
                 raise ValueError(kind)
         except ValueError:
             allowed = "a whole number of seconds above zero (e.g. 60)" if kind == "seconds" else "a port number 1-65535"
@@ -152,11 +156,10 @@ def build(hosts, settings, tier_size_policy="fail", limited=False):
 def _check_ports(name, entry, errors):
     owners = {}
     for listen in entry["listens"]:
-        port = str(listen["port"])
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not _is_port(listen["port"]):
             errors.append("%s: %s must be a port number 1-65535, got %r" % (name, listen["var"], listen["port"]))
             continue
-        owners.setdefault((int(port), listen["proto"]), []).append(listen)
+        owners.setdefault((int(str(listen["port"])), listen["proto"]), []).append(listen)
     for (port, proto), listens in sorted(owners.items()):
         if len(listens) > 1:
             errors.append("%s: port %s/%s is wanted by %s; give all but one of them another port" % (
