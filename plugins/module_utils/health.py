@@ -26,24 +26,35 @@ import os
 import re
 import tempfile
 
-# The tiers in the contract's order: inventory group -> label.
-TIERS = (
-    ("clock_masters", "Clock Masters"),
-    ("tx_engines", "TX Engines"),
-    ("ingestion_engines", "Ingestion Engines"),
-    ("olap_shards", "OLAP Shards"),
-    ("kafka_brokers", "Kafka Brokers"),
-)
-TIER_NAMES = tuple(name for name, label in TIERS)
-TIER_LABELS = dict(TIERS)
-ENGINE_TIERS = ("tx_engines", "ingestion_engines", "olap_shards")
+from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import DEFAULTS, ENGINE_GROUPS, TIERS
+
+# The tiers in the summary's order (the contract's format): inventory group -> label.
+TIER_NAMES = ("clock_masters", "tx_engines", "ingestion_engines", "olap_shards", "kafka_brokers")
+TIER_LABELS = dict((name, TIERS[name]["label"]) for name in TIER_NAMES)
+ENGINE_TIERS = ENGINE_GROUPS
 KAFKA_TIER = "kafka_brokers"
 KAFKA_MODES = ("self_hosted", "external")
 
-DEFAULT_BOUND_NS = 50000000
+# States, from best to worst; a tier or the cluster takes the worst of its parts.
+HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+NOT_CHECKED, UNREACHABLE, UNREADABLE = "not_checked", "unreachable", "unreadable"
+_RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+
+
+def default_minimum(tier):
+    """Healthy hosts a tier needs to be DEGRADED rather than UNHEALTHY after a loss: one clock
+    master (the clients fail over to the other) and one broker (Kafka's ISR decides), the
+    contract's minimum size on the engine tiers."""
+    return 1 if tier in ("clock_masters", KAFKA_TIER) else TIERS[tier]["size"][0]
+
+
+DEFAULT_BOUND_NS = DEFAULTS["cluster_max_acceptable_uncertainty_ns"]
 LABEL_WIDTH = 19  # "Ingestion Engines: " - the contract pads every label to 19 columns
 OK_MARK = u"\u2713"
 BAD_MARK = u"\u2717"
+DEGRADED_MARK = u"\u26a0"
+NOT_CHECKED_MARK = u"\u2013"
+MARKS = {HEALTHY: OK_MARK, DEGRADED: DEGRADED_MARK, UNHEALTHY: BAD_MARK, NOT_CHECKED: NOT_CHECKED_MARK}
 ELLIPSIS = u"\u2026"
 SUMMARY_PROBLEMS = 2  # host problems quoted on a summary line before the ellipsis
 _MAX_TEXT = 200  # longest error text kept in a problem
@@ -152,9 +163,7 @@ def _truthy(value):
 # --- evaluation ---------------------------------------------------------------------------------
 
 def clock_problems(clock, bound_ns):
-    """Problems of one chrony_info result (None: the clock could not be read)."""
-    if clock is None:
-        return ["clock could not be read"]
+    """Problems of one chrony_info result that was read."""
     problems = []
     if not _truthy(clock.get("synchronised")):
         problems.append("clock not synchronised")
@@ -199,8 +208,23 @@ def _reference(clock):
     return u"%s" % (ref_id,) if ref_id else None
 
 
+def _host_state(item, clock, health, engine, bound_ns):
+    """(state, problems, reason) of one host item."""
+    if item.get("not_checked"):
+        return NOT_CHECKED, [], one_line(item["not_checked"])
+    if item.get("error"):
+        error = one_line(item["error"])
+        return UNREACHABLE, [error if error.lower().startswith("unreachable") else "unreachable: " + error], None
+    if clock is None:
+        why = one_line(item.get("clock_error") or "")
+        problems = ["clock could not be read" + (": " + why if why else "")]
+        return UNREADABLE, problems + (health_problems(health) if engine else []), None
+    problems = clock_problems(clock, bound_ns) + (health_problems(health) if engine else [])
+    return (UNHEALTHY if problems else HEALTHY), problems, None
+
+
 def evaluate_host(item, bound_ns):
-    """One host item -> its per-host result (name, healthy, readings, problems)."""
+    """One host item -> its per-host result (name, state, readings, problems)."""
     name = u"%s" % (item.get("name") or "",)
     tier = item.get("tier")
     where = "host %s (%s)" % (name or "?", tier)
@@ -215,14 +239,7 @@ def evaluate_host(item, bound_ns):
             clock[key] = _as_int(clock.get(key), "%s clock %s" % (where, key))
     engine = tier in ENGINE_TIERS
     health = _as_dict(item.get("health"), where + " health") if engine else None
-    error = item.get("error")
-
-    if error:
-        problems = [one_line(error)]
-    else:
-        problems = clock_problems(clock, bound_ns)
-        if engine:
-            problems += health_problems(health)
+    state, problems, reason = _host_state(item, clock, health, engine, bound_ns)
 
     version = None
     health_status = None
@@ -236,7 +253,9 @@ def evaluate_host(item, bound_ns):
             health_status = None
     return {
         "name": name,
-        "healthy": not problems,
+        "state": state,
+        "healthy": state == HEALTHY,
+        "reason": reason,
         "synchronised": None if clock is None else _truthy(clock.get("synchronised")),
         "uncertainty_ns": None if clock is None else clock.get("uncertainty_ns"),
         "offset_ns": None if clock is None else clock.get("offset_ns"),
@@ -261,8 +280,27 @@ def _brokers(value):
     return brokers
 
 
+def _below_min_isr(topics, min_insync):
+    """Topics with a partition offline or with fewer in-sync replicas than min_insync, and
+    whether every topic told its smallest ISR (without it no loss can be called redundant)."""
+    below, known = [], bool(topics)
+    for name in sorted(topics):
+        topic = _as_dict(topics[name], "kafka.topics.%s" % name) or {}
+        offline = _as_int(topic.get("offline_partitions"), "kafka.topics.%s.offline_partitions" % name) or 0
+        min_isr = _as_int(topic.get("min_isr"), "kafka.topics.%s.min_isr" % name)
+        if min_isr is None:
+            known = known and not _as_int(topic.get("under_replicated_partitions"), "kafka.topics.%s.under_replicated_partitions" % name)
+        elif offline or min_isr < min_insync:
+            below.append("%s (in-sync replicas %d < min.insync.replicas %d%s)" % (
+                name, min_isr, min_insync, ", %s offline" % plural(offline, "partition") if offline else ""))
+    return below, known
+
+
 def evaluate_kafka(kafka, kafka_host_count):
-    """The Kafka cluster check -> the evaluated Kafka part (without the hosts' clocks)."""
+    """The Kafka cluster check -> the evaluated Kafka part (without the hosts' clocks).
+
+    Under-replicated partitions are a loss within redundancy (DEGRADED) while every partition
+    keeps at least min_insync_replicas in sync; below that, or offline, Kafka is UNHEALTHY."""
     kafka = _as_dict(kafka, "kafka") or {}
     mode = kafka.get("mode") or "self_hosted"
     if mode not in KAFKA_MODES:
@@ -273,8 +311,10 @@ def evaluate_kafka(kafka, kafka_host_count):
     missing = [u"%s" % (t,) for t in (_as_list(kafka.get("missing_topics"), "kafka.missing_topics") or [])]
     error = one_line(kafka["error"]) if kafka.get("error") else None
     bootstrap = [u"%s" % (b,) for b in (_as_list(kafka.get("bootstrap"), "kafka.bootstrap") or [])]
+    min_insync = _as_int(kafka.get("min_insync_replicas"), "kafka.min_insync_replicas") or 1
+    below, isr_known = _below_min_isr(_as_dict(kafka.get("topics"), "kafka.topics") or {}, min_insync)
 
-    problems = []
+    problems, degraded = [], []
     if not kafka and not kafka_host_count:
         problems.append("no Kafka hosts and no Kafka information")
     elif error:
@@ -282,51 +322,79 @@ def evaluate_kafka(kafka, kafka_host_count):
     elif brokers is None:
         problems.append("kafka: brokers could not be read")
     if brokers is not None and not error:
-        if urp:
-            problems.append("kafka: %s" % plural(urp, "under-replicated partition"))
         if missing:
             problems.append("kafka: missing topics %s" % ", ".join(missing))
+        problems.extend("kafka: topic %s" % text for text in below)
+        if urp:
+            (degraded if isr_known and not below else problems).append(
+                "kafka: %s" % plural(urp, "under-replicated partition"))
         if mode == "self_hosted" and len(brokers) < kafka_host_count:
-            problems.append("kafka: %d of %d brokers registered" % (len(brokers), kafka_host_count))
+            (degraded if brokers else problems).append("kafka: %d of %d brokers registered" % (len(brokers), kafka_host_count))
+    state = UNHEALTHY if problems else DEGRADED if degraded else HEALTHY
     return {
         "mode": mode,
+        "state": state,
         "bootstrap": bootstrap,
         "brokers": brokers,
         "broker_count": None if brokers is None or error else len(brokers),
         "under_replicated_partitions": urp,
+        "min_insync_replicas": min_insync,
         "missing_topics": missing,
         "error": error,
-        "healthy": not problems,
-        "problems": problems,
+        "healthy": state == HEALTHY,
+        "problems": problems + degraded,
     }
 
 
-def _tier(name, host_results):
-    readings = [h["uncertainty_ns"] for h in host_results if h["uncertainty_ns"] is not None]
-    problems = ["%s: %s" % (h["name"], p) for h in host_results for p in h["problems"]]
+def _tier_state(hosts, minimum):
+    """A tier's state from its checked hosts: HEALTHY when all are, DEGRADED while at least
+    minimum (and one) are healthy, else UNHEALTHY; NOT_CHECKED when none was checked."""
+    checked = [h for h in hosts if h["state"] != NOT_CHECKED]
+    if not checked:
+        return NOT_CHECKED if hosts else UNHEALTHY
+    healthy = sum(1 for h in checked if h["state"] == HEALTHY)
+    if healthy == len(checked):
+        return HEALTHY
+    return DEGRADED if healthy >= max(minimum, 1) else UNHEALTHY
+
+
+def _tier(name, host_results, minimum):
+    checked = [h for h in host_results if h["state"] != NOT_CHECKED]
+    readings = [h["uncertainty_ns"] for h in checked if h["uncertainty_ns"] is not None]
+    problems = ["%s: %s" % (h["name"], p) for h in checked for p in h["problems"]]
     if not host_results:
         problems.append("no hosts")
-    healthy_hosts = sum(1 for h in host_results if h["healthy"])
+    state = _tier_state(host_results, minimum)
     return {
         "label": TIER_LABELS[name],
-        "healthy": not problems,
-        "healthy_hosts": healthy_hosts,
-        "total": len(host_results),
+        "state": state,
+        "healthy": state in (HEALTHY, NOT_CHECKED),
+        "healthy_hosts": sum(1 for h in checked if h["state"] == HEALTHY),
+        "total": len(checked),
+        "minimum": minimum,
+        "left_out": [h["name"] for h in host_results if h["state"] == NOT_CHECKED],
         "max_uncertainty_ns": max(readings) if readings else None,
         "problems": problems,
         "hosts": host_results,
     }
 
 
-def evaluate(hosts, kafka=None, bound_ns=DEFAULT_BOUND_NS):
+def _worst(*states):
+    ranked = [s for s in states if s in _RANK]
+    return max(ranked, key=_RANK.get) if ranked else NOT_CHECKED
+
+
+def evaluate(hosts, kafka=None, bound_ns=DEFAULT_BOUND_NS, minimums=None):
     """Judge every host and the Kafka cluster.
 
-    Returns (tiers, kafka_result): tiers is a dict in the contract's tier order, keyed by
-    inventory group.  Raises HealthInputError on malformed input.
+    Returns (tiers, kafka_result): tiers is a dict in the summary's tier order, keyed by
+    inventory group.  minimums: healthy hosts per tier for DEGRADED rather than UNHEALTHY
+    (default_minimum() for a tier left out).  Raises HealthInputError on malformed input.
     """
     bound_ns = _as_int(bound_ns, "max_uncertainty_ns")
     if bound_ns is None or bound_ns <= 0:
         raise HealthInputError("max_uncertainty_ns must be greater than 0, got %r" % (bound_ns,))
+    minimums = dict(minimums or {})
     by_tier = dict((name, []) for name in TIER_NAMES)
     for item in _as_list(hosts, "hosts") or []:
         if not isinstance(item, dict):
@@ -335,26 +403,28 @@ def evaluate(hosts, kafka=None, bound_ns=DEFAULT_BOUND_NS):
         by_tier[item["tier"]].append(result)
     tiers = {}
     for name in TIER_NAMES:
+        minimum = _as_int(minimums.get(name), "minimum of %s" % name)
         host_results = sorted(by_tier[name], key=lambda h: _natural_key(h["name"]))
-        tiers[name] = _tier(name, host_results)
+        tiers[name] = _tier(name, host_results, default_minimum(name) if minimum is None else minimum)
 
     kafka = _as_dict(kafka, "kafka") or {}
     tier = tiers[KAFKA_TIER]
-    kafka_hosts = tier["hosts"]
-    kafka_result = evaluate_kafka(kafka, len(kafka_hosts))
+    kafka_hosts = [h for h in tier["hosts"] if h["state"] != NOT_CHECKED]
+    kafka_result = evaluate_kafka(kafka, len(kafka_hosts) + len(tier["left_out"]))
     problems = list(kafka_result["problems"])
     if kafka_result["mode"] == "external":
-        # The brokers are not ours: count those the cluster reports, all healthy when it is.
+        # The brokers are not ours: count those the cluster reports, all healthy unless it is unhealthy.
         tier["total"] = kafka_result["broker_count"] or 0
-        tier["healthy_hosts"] = tier["total"] if kafka_result["healthy"] else 0
+        tier["healthy_hosts"] = 0 if kafka_result["state"] == UNHEALTHY else tier["total"]
+        tier["state"] = _worst(kafka_result["state"], tier["state"] if kafka_hosts else HEALTHY)
     else:
         # A host counts when its own checks pass, at most as many as the brokers registered.
-        if kafka and not kafka_hosts:
+        if kafka and not tier["hosts"]:
             problems.insert(0, "no hosts")
-        clock_ok = sum(1 for h in kafka_hosts if h["healthy"])
-        tier["healthy_hosts"] = min(clock_ok, kafka_result["broker_count"] or 0)
+        tier["healthy_hosts"] = min(tier["healthy_hosts"], kafka_result["broker_count"] or 0)
+        tier["state"] = UNHEALTHY if kafka and not tier["hosts"] else _worst(kafka_result["state"], tier["state"])
     tier["problems"] = problems + ["%s: %s" % (h["name"], p) for h in kafka_hosts for p in h["problems"]]
-    tier["healthy"] = not tier["problems"]
+    tier["healthy"] = tier["state"] in (HEALTHY, NOT_CHECKED)
     return tiers, kafka_result
 
 
@@ -364,12 +434,28 @@ def problem_count(tiers):
     return sum(len(t["problems"]) for t in tiers.values())
 
 
+def cluster_state(tiers):
+    """HEALTHY, DEGRADED or UNHEALTHY: the worst of the checked tiers."""
+    state = _worst(*[t["state"] for t in tiers.values()])
+    return HEALTHY if state == NOT_CHECKED else state
+
+
 def is_healthy(tiers):
-    return all(t["healthy"] for t in tiers.values())
+    return cluster_state(tiers) == HEALTHY
+
+
+def left_out(tiers):
+    """[(host, reason)] of every host not checked, once each, by name."""
+    reasons = {}
+    for tier in tiers.values():
+        for host in tier["hosts"]:
+            if host["state"] == NOT_CHECKED:
+                reasons.setdefault(host["name"], host["reason"])
+    return sorted(reasons.items(), key=lambda item: _natural_key(item[0]))
 
 
 def tier_line(name, tier, kafka_result=None):
-    if name == KAFKA_TIER and kafka_result is not None:
+    if name == KAFKA_TIER and kafka_result is not None and tier["state"] != NOT_CHECKED:
         urp = kafka_result["under_replicated_partitions"]
         head = "under-replicated partitions: %s" % ("unknown" if urp is None else urp)
     elif tier["max_uncertainty_ns"] is None:
@@ -379,19 +465,32 @@ def tier_line(name, tier, kafka_result=None):
     details = [head] + tier["problems"][:SUMMARY_PROBLEMS]
     if len(tier["problems"]) > SUMMARY_PROBLEMS:
         details.append(ELLIPSIS)
+    if tier["left_out"]:
+        details.append("%d left out" % len(tier["left_out"]))
     return u"%-*s%s %s/%s healthy (%s)" % (
-        LABEL_WIDTH, tier["label"] + ":", OK_MARK if tier["healthy"] else BAD_MARK,
+        LABEL_WIDTH, tier["label"] + ":", MARKS[tier["state"]],
         tier["healthy_hosts"], tier["total"], "; ".join(details),
     )
 
 
 def summary_lines(tiers, kafka_result, bound_ns):
     lines = [tier_line(name, tiers[name], kafka_result) for name in TIER_NAMES]
-    if is_healthy(tiers):
+    state = cluster_state(tiers)
+    if state == HEALTHY:
         overall = u"%s HEALTHY (bound %s ms)" % (OK_MARK, bound_ms(bound_ns))
+    elif state == DEGRADED:
+        overall = u"%s DEGRADED (%s, within redundancy; bound %s ms)" % (
+            DEGRADED_MARK, plural(problem_count(tiers), "problem"), bound_ms(bound_ns))
     else:
         overall = u"%s UNHEALTHY (%s; bound %s ms)" % (BAD_MARK, plural(problem_count(tiers), "problem"), bound_ms(bound_ns))
     lines.append(u"%-*s%s" % (LABEL_WIDTH, "Overall:", overall))
+    skipped = left_out(tiers)
+    if skipped:
+        by_reason = {}
+        for host, reason in skipped:
+            by_reason.setdefault(reason or "not checked", []).append(host)
+        lines.append(u"%-*s%s" % (LABEL_WIDTH, "Left out:", "; ".join(
+            "%s (%s)" % (", ".join(names), reason) for reason, names in by_reason.items())))
     return lines
 
 
@@ -401,14 +500,16 @@ def summary_text(tiers, kafka_result, bound_ns):
 
 # --- report -------------------------------------------------------------------------------------
 
-def build_report(hosts, kafka=None, bound_ns=DEFAULT_BOUND_NS, cluster_name=""):
+def build_report(hosts, kafka=None, bound_ns=DEFAULT_BOUND_NS, cluster_name="", minimums=None):
     """Evaluate and assemble the JSON report."""
-    tiers, kafka_result = evaluate(hosts, kafka, bound_ns)
+    tiers, kafka_result = evaluate(hosts, kafka, bound_ns, minimums)
     return {
         "generated_at": iso_utc(utc_now()),
         "cluster_name": cluster_name or "",
         "max_uncertainty_ns": int(bound_ns),
+        "state": cluster_state(tiers).upper(),
         "healthy": is_healthy(tiers),
+        "left_out": [{"name": name, "reason": reason} for name, reason in left_out(tiers)],
         "tiers": tiers,
         "kafka": kafka_result,
         "summary": summary_text(tiers, kafka_result, bound_ns),
@@ -429,14 +530,20 @@ h2 { font-size: 1.15em; margin-top: 1.6em; }
 .status { font-size: 1.3em; font-weight: bold; padding: 0.4em 0.8em; display: inline-block; border-radius: 4px; }
 .status.ok, tr.ok td.mark { color: #1b5e20; }
 .status.bad, tr.bad td.mark { color: #b71c1c; }
+.status.warn, tr.warn td.mark { color: #8a5a00; }
+.status.skip, tr.skip td.mark { color: #616161; }
 .status.ok { background: #e8f5e9; }
+.status.warn { background: #fff3e0; }
 .status.bad { background: #ffebee; }
+.status.skip { background: #eeeeee; }
 pre.summary { background: #f5f5f5; padding: 0.8em; border-radius: 4px; }
 table { border-collapse: collapse; margin: 0.5em 0 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.bad { background: #fff5f5; }
+tr.warn { background: #fffaf0; }
+tr.skip { color: #757575; }
 ul.problems { margin: 0; padding-left: 1.2em; }
 svg text { font-size: 12px; fill: #222; }
 """
@@ -533,17 +640,26 @@ def render_chart(report):
     return "\n".join(out)
 
 
+_CSS_CLASS = {HEALTHY: "ok", DEGRADED: "warn", NOT_CHECKED: "skip"}  # every other state: "bad"
+
+
+def _css(state):
+    return _CSS_CLASS.get(state, "bad")
+
+
 def _host_row(host):
     reference = host["reference"]
     if reference is not None and host.get("stratum") is not None:
         reference = "%s (stratum %s)" % (reference, host["stratum"])
     problems = ""
-    if host["problems"]:
-        problems = u'<ul class="problems">%s</ul>' % "".join(u"<li>%s</li>" % _e(p) for p in host["problems"])
+    notes = host["problems"] or ([u"not checked: %s" % host["reason"]] if host["state"] == NOT_CHECKED else [])
+    if notes:
+        problems = u'<ul class="problems">%s</ul>' % "".join(u"<li>%s</li>" % _e(p) for p in notes)
+    mark = MARKS.get(host["state"], BAD_MARK)
     return (
-        u'<tr class="%s"><td>%s</td><td class="mark">%s</td><td class="num">%s</td><td class="num">%s</td>'
+        u'<tr class="%s"><td>%s</td><td class="mark">%s %s</td><td class="num">%s</td><td class="num">%s</td>'
         u"<td>%s</td><td>%s</td><td>%s</td></tr>" % (
-            "ok" if host["healthy"] else "bad", _e(host["name"]), OK_MARK if host["healthy"] else BAD_MARK,
+            _css(host["state"]), _e(host["name"]), mark, _e(host["state"].replace("_", " ")),
             _e(_ms_cell(host["uncertainty_ns"])), _e(_ms_cell(host["offset_ns"])), _e(reference),
             _e(host["version"]), problems,
         )
@@ -572,8 +688,8 @@ def render_html(report):
     """A self-contained HTML page (inline CSS and SVG, no script, no external reference)."""
     name = report.get("cluster_name") or ""
     title = u"ScratchBird cluster health%s \u2014 %s" % (u" \u2014 " + name if name else "", report["generated_at"])
-    healthy = report["healthy"]
     lines = report["summary"].split("\n")
+    overall = [line for line in lines if line.startswith("Overall:")]
     out = [
         u"<!DOCTYPE html>",
         u'<html lang="en">',
@@ -587,15 +703,16 @@ def render_html(report):
         u"<h1>%s</h1>" % _e(u"ScratchBird cluster health" + (u" \u2014 " + name if name else "")),
         u'<p class="generated">Generated %s (UTC); clock uncertainty bound %s ms</p>' % (
             _e(report["generated_at"]), _e(bound_ms(report["max_uncertainty_ns"]))),
-        u'<p class="status %s">%s</p>' % ("ok" if healthy else "bad", _e(lines[-1][LABEL_WIDTH:] if lines else "")),
+        u'<p class="status %s">%s</p>' % (_css(report["state"].lower()), _e(overall[0][LABEL_WIDTH:] if overall else "")),
         u'<pre class="summary">%s</pre>' % _e(report["summary"]),
         u"<h2>Clock uncertainty</h2>",
         render_chart(report),
     ]
     for tier_name in TIER_NAMES:
         tier = report["tiers"][tier_name]
-        out.append(u'<h2 id="%s">%s %s \u2014 %d/%d healthy</h2>' % (
-            _e(tier_name), OK_MARK if tier["healthy"] else BAD_MARK, _e(tier["label"]), tier["healthy_hosts"], tier["total"]))
+        out.append(u'<h2 id="%s" class="%s">%s %s \u2014 %d/%d healthy%s</h2>' % (
+            _e(tier_name), _css(tier["state"]), MARKS[tier["state"]], _e(tier["label"]), tier["healthy_hosts"], tier["total"],
+            _e(u", %d left out" % len(tier["left_out"])) if tier["left_out"] else ""))
         if tier_name == KAFKA_TIER:
             out.append(_kafka_section(report["kafka"]))
         if tier["problems"]:

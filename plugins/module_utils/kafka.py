@@ -419,16 +419,24 @@ def _isr(partition):
     return partition.get("isr_nodes", partition.get("isr")) or []  # kafka-python 3.0 / 2.x
 
 
+def _leader(partition):
+    leader = partition.get("leader_id", partition.get("leader"))  # kafka-python 3.0 / 2.x
+    return -1 if leader is None else leader
+
+
 def topic_summary(topic):
     """Partitions, replication factor and health of one topic from its metadata."""
     partitions = topic.get("partitions") or []
     replica_counts = [len(_replicas(p)) for p in partitions]
     under = sum(1 for p in partitions if len(_isr(p)) < len(_replicas(p)))
+    offline = sum(1 for p in partitions if _leader(p) < 0)
     return dict(
         name=_topic_name(topic),
         partitions=len(partitions),
         replication_factor=max(replica_counts) if replica_counts else None,
         under_replicated_partitions=under,
+        min_isr=min(len(_isr(p)) for p in partitions) if partitions else None,
+        offline_partitions=offline,
         internal=bool(topic.get("is_internal")),
     )
 

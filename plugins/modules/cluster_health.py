@@ -391,11 +391,14 @@ def argument_spec():
                 name=dict(type="str", required=True),
                 tier=dict(type="str", required=True, choices=list(TIER_NAMES)),
                 clock=dict(type="dict"),
+                clock_error=dict(type="str"),
                 health=dict(type="dict"),
                 error=dict(type="str"),
+                not_checked=dict(type="str"),
             ),
         ),
         kafka=dict(type="dict", default={}),
+        minimums=dict(type="dict", default={}),
         max_uncertainty_ns=dict(type="int", default=DEFAULT_BOUND_NS),
         cluster_name=dict(type="str", default=""),
         json_path=dict(type="path"),
@@ -410,13 +413,19 @@ def main():
     if params["max_uncertainty_ns"] <= 0:
         module.fail_json(msg="max_uncertainty_ns must be greater than 0, got %d" % params["max_uncertainty_ns"])
     try:
-        report = build_report(params["hosts"], params["kafka"], params["max_uncertainty_ns"], params["cluster_name"])
+        unknown = sorted(set(params["minimums"]) - set(TIER_NAMES))
+        if unknown:
+            raise HealthInputError("minimums has unknown tiers %s; the tiers are %s" % (", ".join(unknown), ", ".join(TIER_NAMES)))
+        report = build_report(params["hosts"], params["kafka"], params["max_uncertainty_ns"], params["cluster_name"],
+                              params["minimums"])
     except HealthInputError as exc:
         module.fail_json(msg=to_native(exc))
 
     result = dict(
         changed=False,
+        state=report["state"],
         healthy=report["healthy"],
+        left_out=report["left_out"],
         summary=report["summary"],
         tiers=report["tiers"],
         kafka=report["kafka"],

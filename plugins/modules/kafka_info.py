@@ -108,6 +108,8 @@ topics:
       partitions: 12
       replication_factor: 3
       under_replicated_partitions: 0
+      min_isr: 3
+      offline_partitions: 0
       internal: false
   contains:
     partitions:
@@ -118,6 +120,12 @@ topics:
       type: int
     under_replicated_partitions:
       description: Partitions whose ISR is smaller than their replica set.
+      type: int
+    min_isr:
+      description: The smallest in-sync replica set of the topic's partitions (null without partitions).
+      type: int
+    offline_partitions:
+      description: Partitions without a leader.
       type: int
     internal:
       description: Whether Kafka marks it internal (for example C(__consumer_offsets)).

@@ -297,7 +297,7 @@ def test_kafka_info_sees_the_topics(broker, tmp_path):
     assert everything["controller_id"] == everything["brokers"][0]["id"]
     assert everything["cluster_id"] == CLUSTER_ID
     assert everything["topics"]["it.info.a"] == dict(partitions=4, replication_factor=1, under_replicated_partitions=0,
-                                                     internal=False)
+                                                     internal=False, min_isr=1, offline_partitions=0)
     assert everything["topics"]["it.info.b"]["partitions"] == 2
     assert everything["under_replicated_partitions"] == 0 and everything["changed"] is False
     assert list(some["topics"]) == ["it.info.a"] and some["missing_topics"] == ["it.info.missing"]

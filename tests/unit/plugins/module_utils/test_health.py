@@ -96,7 +96,7 @@ def test_tiers_and_hosts_shape():
     assert (tx["label"], tx["healthy_hosts"], tx["total"], tx["max_uncertainty_ns"]) == ("TX Engines", 3, 3, 1020000)
     assert [h["name"] for h in tx["hosts"]] == ["tx-1", "tx-2", "tx-3"]
     assert tx["hosts"][0] == {
-        "name": "tx-1", "healthy": True, "synchronised": True, "uncertainty_ns": 800000, "offset_ns": -1200,
+        "name": "tx-1", "state": "healthy", "healthy": True, "reason": None, "synchronised": True, "uncertainty_ns": 800000, "offset_ns": -1200,
         "reference": "10.213.10.11", "stratum": 3, "health_status": 200, "version": "1.0.0", "problems": [],
     }
     # /health is ignored on clock masters and Kafka brokers
@@ -146,7 +146,8 @@ def test_other_bounds_are_printed_exactly():
     hosts = healthy_hosts()
     hosts[0] = host("cm-1", "clock_masters", 3000000)
     tiers, dummy, lines = run(hosts, bound=2500000)
-    assert lines[-1] == u"Overall:           \u2717 UNHEALTHY (1 problem; bound 2.5 ms)"
+    # one clock master of two: a loss within redundancy
+    assert lines[-1] == u"Overall:           \u26a0 DEGRADED (1 problem, within redundancy; bound 2.5 ms)"
     assert tiers["clock_masters"]["problems"] == ["cm-1: uncertainty 3.0 ms > bound 2.5 ms"]
     assert run(healthy_hosts(), bound=1000000000)[2][-1] == u"Overall:           \u2713 HEALTHY (bound 1000.0 ms)"
 
@@ -158,9 +159,9 @@ def test_unsynchronised_clock():
     assert tiers["clock_masters"]["hosts"][1]["problems"] == [
         "clock not synchronised", "uncertainty 1500.0 ms > bound 50.0 ms"]
     assert tiers["clock_masters"]["hosts"][1]["synchronised"] is False
-    assert lines[0] == (u"Clock Masters:     \u2717 1/2 healthy (max uncertainty: 1500.000 ms; "
+    assert lines[0] == (u"Clock Masters:     \u26a0 1/2 healthy (max uncertainty: 1500.000 ms; "
                         u"cm-2: clock not synchronised; cm-2: uncertainty 1500.0 ms > bound 50.0 ms)")
-    assert lines[-1].endswith(u"\u2717 UNHEALTHY (2 problems; bound 50.0 ms)")
+    assert lines[-1].endswith(u"\u26a0 DEGRADED (2 problems, within redundancy; bound 50.0 ms)")
 
 
 def test_unsynchronised_within_the_bound_is_still_unhealthy():
@@ -273,7 +274,7 @@ def test_kafka_missing_topics():
 def test_kafka_fewer_brokers_than_hosts_self_hosted():
     hosts = healthy_hosts() + [host("kafka-2", "kafka_brokers"), host("kafka-3", "kafka_brokers")]
     tiers, kafka_result, lines = run(hosts, kafka_ok(2))
-    assert lines[4] == (u"Kafka Brokers:     \u2717 2/3 healthy (under-replicated partitions: 0; "
+    assert lines[4] == (u"Kafka Brokers:     \u26a0 2/3 healthy (under-replicated partitions: 0; "
                         u"kafka: 2 of 3 brokers registered)")
     assert run(hosts, kafka_ok(3))[2][4] == u"Kafka Brokers:     \u2713 3/3 healthy (under-replicated partitions: 0)"
 
@@ -299,7 +300,7 @@ def test_kafka_external_counts_the_reported_brokers():
     assert len(tiers["kafka_brokers"]["hosts"]) == 5 and kafka_result["problems"] == []
     kafka_hosts[4] = host("kafka-5", "kafka_brokers", clock=None)
     assert run(hosts + kafka_hosts, external)[2][4] == (
-        u"Kafka Brokers:     \u2717 3/3 healthy (under-replicated partitions: 0; kafka-5: clock could not be read)")
+        u"Kafka Brokers:     \u26a0 3/3 healthy (under-replicated partitions: 0; kafka-5: clock could not be read)")
     external["under_replicated_partitions"] = 2
     assert run(hosts, external)[2][4] == (u"Kafka Brokers:     \u2717 0/3 healthy (under-replicated partitions: 2; "
                                           u"kafka: 2 under-replicated partitions)")
@@ -387,7 +388,7 @@ def test_html_tables_and_status(frozen):
     # one row per host item
     assert len(re.findall(r'<tr class="(ok|bad)">', page)) == 10
     row = re.search(r'<tr class="bad"><td>tx-2</td>.*?</tr>', page).group(0)
-    assert (u'<td class="mark">\u2717</td><td class="num">62.100</td><td class="num">-0.001</td>'
+    assert (u'<td class="mark">\u2717 unhealthy</td><td class="num">62.100</td><td class="num">-0.001</td>'
             u"<td>10.213.10.11 (stratum 3)</td><td>1.0.0</td>") in row
     assert "uncertainty 62.1 ms &gt; bound 50.0 ms" in row
 
@@ -483,5 +484,161 @@ def test_module_is_stdlib_only_and_sanity_shaped():
     assert not any(a.annotation for f in functions if isinstance(f, ast.FunctionDef) for a in f.args.args)
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"__future__", "datetime", "html", "json", "os", "re", "tempfile"}
+    assert imported <= {"__future__", "ansible_collections", "datetime", "html", "json", "os", "re", "tempfile"}
     assert max(len(line) for line in source.splitlines()) <= 160
+
+
+# --- states: not checked, unreachable, unreadable, unhealthy, DEGRADED ---------------------------------
+
+def by_name(tiers, tier, name):
+    return [h for h in tiers[tier]["hosts"] if h["name"] == name][0]
+
+
+def replace(hosts, item):
+    return [item if (h["name"], h["tier"]) == (item["name"], item["tier"]) else h for h in hosts]
+
+
+def test_the_four_kinds_of_trouble_are_distinct():
+    hosts = healthy_hosts()
+    hosts = replace(hosts, host("tx-1", "tx_engines", not_checked="outside --limit"))
+    hosts = replace(hosts, host("tx-2", "tx_engines", clock=None, health=None, error="Failed to connect to the host via ssh"))
+    hosts = replace(hosts, host("tx-3", "tx_engines", clock=None, clock_error="506 Cannot talk to daemon"))
+    hosts = replace(hosts, host("olap-1", "olap_shards", health={"status": -1, "msg": "Connection refused"}))
+    tiers, dummy, lines = run(hosts)
+    assert [by_name(tiers, "tx_engines", n)["state"] for n in ("tx-1", "tx-2", "tx-3")] == [
+        "not_checked", "unreachable", "unreadable"]
+    assert by_name(tiers, "olap_shards", "olap-1")["state"] == "unhealthy"
+    assert by_name(tiers, "tx_engines", "tx-1")["reason"] == "outside --limit"
+    assert by_name(tiers, "tx_engines", "tx-1")["problems"] == []
+    assert by_name(tiers, "tx_engines", "tx-2")["problems"] == ["unreachable: Failed to connect to the host via ssh"]
+    assert by_name(tiers, "tx_engines", "tx-3")["problems"] == ["clock could not be read: 506 Cannot talk to daemon"]
+    # a host not checked is no problem and not counted
+    assert tiers["tx_engines"]["total"] == 2 and tiers["tx_engines"]["left_out"] == ["tx-1"]
+    assert lines[1] == (u"TX Engines:        \u2717 0/2 healthy (max uncertainty: n/a; "
+                        u"tx-2: unreachable: Failed to connect to the host via ssh; "
+                        u"tx-3: clock could not be read: 506 Cannot talk to daemon; 1 left out)")
+    assert lines[-1] == u"Left out:          tx-1 (outside --limit)"
+
+
+def test_limit_covers_the_limited_hosts_and_lists_the_others():
+    hosts = [h if h["name"] in ("tx-1", "cm-1") else dict(h, not_checked="outside --limit") for h in healthy_hosts()]
+    tiers, dummy, lines = run(hosts)
+    assert health.cluster_state(tiers) == "healthy"
+    assert lines[1] == u"TX Engines:        \u2713 1/1 healthy (max uncertainty: 0.800 ms; 2 left out)"
+    assert lines[2] == u"Ingestion Engines: \u2013 0/0 healthy (max uncertainty: n/a; 1 left out)"
+    assert lines[-2] == u"Overall:           \u2713 HEALTHY (bound 50.0 ms)"
+    assert lines[-1] == u"Left out:          cm-2, ingest-1, kafka-1, olap-1, olap-2, tx-2, tx-3 (outside --limit)"
+    assert tiers["ingestion_engines"]["state"] == "not_checked"
+
+
+def test_left_out_reasons_are_grouped():
+    hosts = healthy_hosts()
+    hosts = replace(hosts, dict(host("olap-2", "olap_shards"), not_checked="the run stopped before it"))
+    hosts = replace(hosts, dict(host("tx-3", "tx_engines"), not_checked="outside --limit"))
+    lines = run(hosts)[2]
+    assert lines[-1] == u"Left out:          olap-2 (the run stopped before it); tx-3 (outside --limit)"
+
+
+def test_one_clock_master_of_two_down_is_degraded_not_unhealthy():
+    hosts = replace(healthy_hosts(), host("cm-1", "clock_masters", clock=None, error="unreachable"))
+    tiers, dummy, lines = run(hosts)
+    assert tiers["clock_masters"]["state"] == "degraded"
+    assert lines[0] == u"Clock Masters:     \u26a0 1/2 healthy (max uncertainty: 0.025 ms; cm-1: unreachable)"
+    assert lines[-1] == u"Overall:           \u26a0 DEGRADED (1 problem, within redundancy; bound 50.0 ms)"
+    both = replace(hosts, host("cm-2", "clock_masters", clock=None, error="unreachable"))
+    assert run(both)[0]["clock_masters"]["state"] == "unhealthy"
+
+
+def test_an_engine_tier_is_degraded_only_above_its_minimum():
+    six = healthy_hosts() + [host("tx-%d" % n, "tx_engines") for n in (4, 5, 6)]
+    stopped = replace(six, host("tx-5", "tx_engines", health={"status": -1, "msg": "Connection refused"}))
+    # the contract's minimum is 4 TX engines: 5 of 6 healthy is within redundancy
+    assert run(stopped)[0]["tx_engines"]["state"] == "degraded"
+    two_down = replace(stopped, host("tx-6", "tx_engines", clock=None, error="unreachable"))
+    assert run(two_down)[0]["tx_engines"]["state"] == "degraded"  # 4 of 6
+    three_down = replace(two_down, host("tx-4", "tx_engines", clock=None, error="unreachable"))
+    assert run(three_down)[0]["tx_engines"]["state"] == "unhealthy"  # 3 of 6 < 4
+    # the lab's 3 TX engines are below the contract: any loss is unhealthy unless the minimum is lowered
+    one_of_three = replace(healthy_hosts(), host("tx-2", "tx_engines", health={"status": 503, "json": {"status": "failing"}}))
+    assert run(one_of_three)[0]["tx_engines"]["state"] == "unhealthy"
+    tiers, dummy = health.evaluate(one_of_three, kafka_ok(), BOUND, {"tx_engines": 2})
+    assert tiers["tx_engines"]["state"] == "degraded" and tiers["tx_engines"]["minimum"] == 2
+
+
+def test_the_worst_tier_decides():
+    hosts = replace(healthy_hosts(), host("cm-1", "clock_masters", clock=None, error="unreachable"))
+    hosts = replace(hosts, host("olap-2", "olap_shards", health={"status": 503}))
+    tiers, dummy, lines = run(hosts)
+    assert health.cluster_state(tiers) == "unhealthy"
+    assert lines[-1] == u"Overall:           \u2717 UNHEALTHY (2 problems; bound 50.0 ms)"
+
+
+def topics(**per_topic):
+    return dict((name.replace("_", "-"), dict({"partitions": 3, "under_replicated_partitions": 0, "min_isr": 3,
+                                               "offline_partitions": 0}, **values))
+                for name, values in per_topic.items())
+
+
+def test_kafka_under_replication_within_min_insync_is_degraded():
+    three = healthy_hosts() + [host("kafka-2", "kafka_brokers"), host("kafka-3", "kafka_brokers")]
+    info = kafka_ok(3, under_replicated_partitions=3, min_insync_replicas=2,
+                    topics=topics(db_changes_1={"under_replicated_partitions": 3, "min_isr": 2}, db_changes_2={}))
+    tiers, kafka_result, lines = run(three, info)
+    assert kafka_result["state"] == "degraded" and tiers["kafka_brokers"]["state"] == "degraded"
+    assert lines[4] == (u"Kafka Brokers:     \u26a0 3/3 healthy (under-replicated partitions: 3; "
+                        u"kafka: 3 under-replicated partitions)")
+
+
+def test_kafka_below_min_insync_or_offline_is_unhealthy():
+    three = healthy_hosts() + [host("kafka-2", "kafka_brokers"), host("kafka-3", "kafka_brokers")]
+    below = kafka_ok(3, under_replicated_partitions=3, min_insync_replicas=2,
+                     topics=topics(db_changes_1={"under_replicated_partitions": 3, "min_isr": 1}))
+    tiers, kafka_result, dummy = run(three, below)
+    assert kafka_result["state"] == "unhealthy"
+    assert "kafka: topic db-changes-1 (in-sync replicas 1 < min.insync.replicas 2)" in kafka_result["problems"]
+    offline = kafka_ok(3, min_insync_replicas=1, topics=topics(db_changes_1={"min_isr": 0, "offline_partitions": 1}))
+    assert run(three, offline)[1]["problems"] == [
+        "kafka: topic db-changes-1 (in-sync replicas 0 < min.insync.replicas 1, 1 partition offline)"]
+
+
+def test_kafka_under_replication_without_isr_detail_is_unhealthy():
+    # without the partitions' ISR no loss can be shown to be within redundancy
+    assert run(healthy_hosts(), kafka_ok(under_replicated_partitions=2))[1]["state"] == "unhealthy"
+
+
+def test_a_broker_host_down_with_kafka_in_sync_is_degraded():
+    three = healthy_hosts() + [host("kafka-2", "kafka_brokers"), host("kafka-3", "kafka_brokers", clock=None, error="unreachable")]
+    info = kafka_ok(2, under_replicated_partitions=1, min_insync_replicas=2,
+                    topics=topics(db_changes_1={"under_replicated_partitions": 1, "min_isr": 2}))
+    tiers, kafka_result, lines = run(three, info)
+    assert tiers["kafka_brokers"]["state"] == "degraded"
+    assert tiers["kafka_brokers"]["problems"] == [
+        "kafka: 1 under-replicated partition", "kafka: 2 of 3 brokers registered", "kafka-3: unreachable"]
+
+
+def test_report_state_left_out_and_html_colours(monkeypatch):
+    monkeypatch.setattr(health, "utc_now", lambda: __import__("datetime").datetime(2026, 12, 3, tzinfo=__import__("datetime").timezone.utc))
+    hosts = replace(healthy_hosts(), host("cm-1", "clock_masters", clock=None, error="unreachable"))
+    hosts = replace(hosts, dict(host("tx-3", "tx_engines"), not_checked="outside --limit"))
+    report = health.build_report(hosts, kafka_ok(), BOUND, "lab")
+    assert report["state"] == "DEGRADED" and report["healthy"] is False
+    assert report["left_out"] == [{"name": "tx-3", "reason": "outside --limit"}]
+    json.loads(health.render_json(report))
+    page = health.render_html(report)
+    assert u'<p class="status warn">\u26a0 DEGRADED (1 problem, within redundancy; bound 50.0 ms)</p>' in page
+    assert u'<h2 id="clock_masters" class="warn">' in page
+    assert u'<tr class="skip"><td>tx-3</td><td class="mark">\u2013 not checked</td>' in page
+    assert u"<li>not checked: outside --limit</li>" in page
+    assert u'<tr class="bad"><td>cm-1</td><td class="mark">\u2717 unreachable</td>' in page
+    assert u".status.warn" in page
+
+
+@pytest.mark.parametrize("minimums", [{"tx_engines": "many"}])
+def test_bad_minimum(minimums):
+    with pytest.raises(health.HealthInputError, match="minimum of tx_engines"):
+        health.evaluate(healthy_hosts(), kafka_ok(), BOUND, minimums)
+
+
+def test_an_unsynchronised_clock_is_unhealthy_not_unreadable():
+    hosts = replace(healthy_hosts(), host("olap-1", "olap_shards", clock=clock(1000, synchronised=False)))
+    assert run(hosts)[0]["olap_shards"]["hosts"][0]["state"] == "unhealthy"

@@ -44,9 +44,12 @@ def test_reads_brokers_controller_and_topics(run):
     assert result["cluster_id"] == "4L6g3nShT-eMCtK--X86sw" and result["controller_id"] == 2
     assert result["brokers"] == [dict(id=i, host="kafka-%d" % i, port=9092, rack=None) for i in (1, 2, 3)]
     assert result["topics"] == {
-        "__consumer_offsets": dict(partitions=50, replication_factor=3, under_replicated_partitions=1, internal=True),
-        "audit": dict(partitions=2, replication_factor=2, under_replicated_partitions=0, internal=False),
-        "events": dict(partitions=6, replication_factor=3, under_replicated_partitions=2, internal=False),
+        "__consumer_offsets": dict(partitions=50, replication_factor=3, under_replicated_partitions=1, internal=True,
+                                   min_isr=2, offline_partitions=0),
+        "audit": dict(partitions=2, replication_factor=2, under_replicated_partitions=0, internal=False,
+                      min_isr=2, offline_partitions=0),
+        "events": dict(partitions=6, replication_factor=3, under_replicated_partitions=2, internal=False,
+                       min_isr=2, offline_partitions=0),
     }
     assert result["under_replicated_partitions"] == 3
     assert result["missing_topics"] == []
