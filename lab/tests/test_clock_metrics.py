@@ -1,5 +1,5 @@
 """Clock monitoring of the gpsd_chrony role (tasks/metrics.yml) on a real lab host, and the
-clock alert rules playbook (playbooks/clock_alert_rules.yml).
+clock alert rules playbook (playbooks/clock_alert_rules.yml, the clock_alert_rules role).
 
 The lab host runs real chronyd (-x, the lab drop-in) synchronised to a second chronyd -x on
 the same host (127.0.0.1:11123, "local stratum 5"), so chronyc reports a selected source.
@@ -544,12 +544,25 @@ def test_alert_rules_render_and_parse(localhost_inventory, tmp_path):
     assert any(r["expr"] == "time() - chrony_metrics_last_run_timestamp_seconds > 150" for r in rules)
     assert all(r["labels"]["team"] == "db" for r in rules)
 
+    # The over-bound alert follows the cluster's bound (cluster_max_acceptable_uncertainty_ns, with units).
+    bound, dest = render_rules(localhost_inventory, tmp_path, cluster_max_acceptable_uncertainty_ns="20ms")
+    bound.ok()
+    rules = [r for g in yaml.safe_load(dest.read_text())["groups"] for r in g["rules"]]
+    over = {r["labels"]["component"]: r["expr"] for r in rules if r["alert"] == "ClockUncertaintyOverBound"}
+    assert over["chrony"] == "chrony_clock_uncertainty_nanoseconds / 1e9 > 0.02", over
+    assert "max_acceptable_uncertainty_ns = 20000000 ns" in [r for r in rules if r["alert"] == "ClockUncertaintyOverBound"][0][
+        "annotations"]["description"]
+
 
 def test_alert_rules_reject_bad_values(localhost_inventory, tmp_path):
     run, dest = render_rules(localhost_inventory, tmp_path, clock_alert_rules_degraded_for="5 minutes")
     assert run.rc != 0 and "clock_alert_rules_degraded_for must be a Prometheus duration" in run.text
     run, dest = render_rules(localhost_inventory, tmp_path, clock_alert_rules_lost_missed_heartbeats="ten")
-    assert run.rc != 0 and "clock_alert_rules_lost_missed_heartbeats must be a whole number" in run.text
+    assert run.rc != 0 and "argument 'clock_alert_rules_lost_missed_heartbeats' is of type str" in run.text  # the argument spec
+    run, dest = render_rules(localhost_inventory, tmp_path, clock_alert_rules_lost_missed_heartbeats=0)
+    assert run.rc != 0 and "clock_alert_rules_lost_missed_heartbeats must be a whole number > 0" in run.text
+    run, dest = render_rules(localhost_inventory, tmp_path, cluster_max_acceptable_uncertainty_ns="fast")
+    assert run.rc != 0 and "cluster_max_acceptable_uncertainty_ns must be a duration" in run.text
     assert not dest.exists()
 
 
