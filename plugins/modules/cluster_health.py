@@ -16,20 +16,29 @@ description:
     M(scratchbird.cluster.chrony_info) on each host, the engines' C(/health) read with
     M(ansible.builtin.uri) and M(scratchbird.cluster.kafka_info). The module probes nothing itself;
     run it on the controller (C(localhost)).
-  - A host is healthy when it has no O(hosts[].error), its clock was read, is synchronised and its
-    uncertainty is at most O(max_uncertainty_ns), and, on the engine tiers (C(tx_engines),
-    C(ingestion_engines), C(olap_shards)), C(/health) answered HTTP 200 with a body whose
-    C(status) (when present) is C(ok).
-  - The C(kafka_brokers) tier also needs the Kafka cluster check to pass - brokers read without
-    error, no under-replicated partitions, no missing topics and, in C(self_hosted) mode, at least
-    as many brokers registered as there are C(kafka_brokers) hosts.
-  - A tier without hosts is unhealthy (except C(kafka_brokers) in C(external) mode, where the
-    tier counts the brokers the cluster reports). The cluster is healthy when every tier is.
+  - "Each host is in one of these states: V(healthy); V(unhealthy) - its clock is not synchronised or
+    over O(max_uncertainty_ns), or, on the engine tiers (C(tx_engines), C(ingestion_engines),
+    C(olap_shards)), C(/health) did not answer HTTP 200 with C(status) C(ok) (an engine that is stopped);
+    V(unreadable) - the host answered but its clock could not be read; V(unreachable) - the host could
+    not be contacted (O(hosts[].error)); V(not_checked) - with the reason, for example outside
+    C(--limit) or the run stopped before it (O(hosts[].not_checked)). A host not checked is no
+    problem: it is listed as left out and not counted."
+  - "A tier is V(healthy) when all its checked hosts are, V(degraded) - a loss within redundancy - while
+    at least O(minimums) of them (and one) are healthy, else V(unhealthy); V(not_checked) when none was
+    checked. A tier without hosts is unhealthy (except C(kafka_brokers) in C(external) mode, where the
+    tier counts the brokers the cluster reports)."
+  - The C(kafka_brokers) tier also takes the Kafka cluster's state - V(unhealthy) when the brokers cannot
+    be read, a topic is missing, a partition is offline or has fewer in-sync replicas than
+    C(kafka.min_insync_replicas), or no broker is registered; V(degraded) with under-replicated
+    partitions that all keep enough in-sync replicas, or, in C(self_hosted) mode, fewer brokers
+    registered than there are C(kafka_brokers) hosts.
+  - The cluster's state (RV(state)) is the worst of its tiers'.
   - Returns the cluster summary in the contract's format (RV(summary)) and writes a JSON report
     (O(json_path)) and a self-contained HTML page (O(html_path)) - inline CSS and SVG, no script,
     no external reference - with a table per tier and a bar chart of the clock uncertainty of
     every host against the bound.
-  - Fails when the cluster is unhealthy and O(fail_unhealthy) is true, after writing the reports.
+  - Fails when the cluster is V(UNHEALTHY) and O(fail_unhealthy) is true, after writing the reports;
+    M(scratchbird.cluster.cluster_verdict) turns RV(state) into the run's exit status.
 author: scratchbird.cluster contributors (@scratchbird)
 options:
   hosts:
@@ -48,12 +57,19 @@ options:
         type: str
         required: true
         choices: [clock_masters, tx_engines, ingestion_engines, olap_shards, kafka_brokers]
+      not_checked:
+        description:
+          - Why the host was not checked, for example C(outside --limit); the host is then left out.
+        type: str
+      clock_error:
+        description: Why the clock could not be read (with O(hosts[].clock) null); the host is V(unreadable).
+        type: str
       clock:
         description:
           - The result of M(scratchbird.cluster.chrony_info) on the host. Used are C(synchronised),
             C(uncertainty_ns), C(offset_ns), C(reference_name), C(reference_id),
             C(local_reference) and C(stratum).
-          - Null or omitted when the clock could not be read; the host is then unhealthy.
+          - Null or omitted when the clock could not be read; the host is then V(unreadable).
         type: dict
       health:
         description:
@@ -68,8 +84,8 @@ options:
         type: dict
       error:
         description:
-          - Why the host could not be checked, for example C(unreachable). A host with an error is
-            unhealthy and this text is its only problem.
+          - Why the host could not be contacted, for example the connection's error. The host is
+            V(unreachable) and this text is its only problem.
         type: str
   kafka:
     description:
@@ -77,10 +93,21 @@ options:
         C(external)), C(bootstrap) (list of C(host:port)), C(brokers) (the C(brokers) list of
         M(scratchbird.cluster.kafka_info) - C(id), C(host) and C(port); null or missing when Kafka could not be read),
         C(under_replicated_partitions) (int), C(missing_topics) (list of topic names) and
-        C(error) (why Kafka could not be read)."
+        C(error) (why Kafka could not be read), C(topics) (the C(topics) of
+        M(scratchbird.cluster.kafka_info) - C(min_isr), C(offline_partitions) and
+        C(under_replicated_partitions) per topic are used) and C(min_insync_replicas) (default 1)."
       - Other keys are ignored, so a registered M(scratchbird.cluster.kafka_info) result can be
         combined with C(mode) and C(bootstrap).
       - Empty, with no C(kafka_brokers) hosts either, makes the C(kafka_brokers) tier unhealthy.
+    type: dict
+    default: {}
+  minimums:
+    description:
+      - Healthy hosts a tier needs, per inventory group, to be V(degraded) rather than V(unhealthy) after
+        a loss.
+      - The default is 1 for C(clock_masters) (the clients fail over to the other clock master) and
+        C(kafka_brokers) (the in-sync replicas decide), and the contract's minimum size for the
+        engine tiers (4 TX engines, 2 ingestion engines, 4 OLAP shards).
     type: dict
     default: {}
   max_uncertainty_ns:
@@ -106,7 +133,7 @@ options:
     type: path
   fail_unhealthy:
     description:
-      - Fail when the cluster is unhealthy, with RV(summary) as the message, so that the play's
+      - Fail when the cluster is V(UNHEALTHY), with RV(summary) as the message, so that the play's
         exit status reflects the cluster's health. The reports are written first and every
         return value is in the failed result too.
       - When false the module returns normally with RV(healthy) false.
@@ -134,6 +161,7 @@ seealso:
   - module: scratchbird.cluster.chrony_info
   - module: scratchbird.cluster.kafka_info
   - module: ansible.builtin.uri
+  - module: scratchbird.cluster.cluster_verdict
 """
 
 EXAMPLES = r"""
@@ -171,11 +199,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+state:
+  description: The cluster's state, V(HEALTHY), V(DEGRADED) or V(UNHEALTHY) - the worst of its tiers.
+  returned: always
+  type: str
+  sample: DEGRADED
 healthy:
-  description: Whether every tier is healthy.
+  description: Whether the state is V(HEALTHY).
   returned: always
   type: bool
   sample: false
+left_out:
+  description: The hosts not checked, by name, each with its C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "tx-2", "reason": "outside --limit"}]
 summary:
   description:
     - The cluster summary in the contract's format, one line per tier and an C(Overall) line,
@@ -203,10 +242,23 @@ tiers:
       description: The tier's name in the summary.
       type: str
       sample: OLAP Shards
+    state:
+      description: V(healthy), V(degraded), V(unhealthy) or V(not_checked).
+      type: str
+      sample: degraded
     healthy:
-      description: Whether the tier has no problem.
+      description: Whether the state is V(healthy) or V(not_checked).
       type: bool
       sample: false
+    minimum:
+      description: Healthy hosts the tier needs to be V(degraded) rather than V(unhealthy).
+      type: int
+      sample: 4
+    left_out:
+      description: The tier's hosts that were not checked.
+      type: list
+      elements: str
+      sample: []
     healthy_hosts:
       description:
         - Healthy hosts of the tier.
@@ -215,7 +267,7 @@ tiers:
       type: int
       sample: 1
     total:
-      description: Hosts of the tier; on C(kafka_brokers) in C(external) mode the brokers reported.
+      description: Checked hosts of the tier; on C(kafka_brokers) in C(external) mode the brokers reported.
       type: int
       sample: 2
     max_uncertainty_ns:
@@ -238,10 +290,18 @@ tiers:
           description: Inventory name.
           type: str
           sample: olap-2
+        state:
+          description: V(healthy), V(unhealthy), V(unreadable), V(unreachable) or V(not_checked).
+          type: str
+          sample: unhealthy
         healthy:
-          description: Whether the host has no problem.
+          description: Whether the state is V(healthy).
           type: bool
           sample: false
+        reason:
+          description: Why the host was not checked; null when it was.
+          type: str
+          sample: outside --limit
         synchronised:
           description: chrony_info's C(synchronised); null when the clock was not read.
           type: bool
@@ -311,8 +371,16 @@ kafka:
     error:
       description: Why Kafka could not be read; null when it could.
       type: str
+    state:
+      description: V(healthy), V(degraded) or V(unhealthy).
+      type: str
+      sample: healthy
+    min_insync_replicas:
+      description: The C(min.insync.replicas) the in-sync replicas were judged against.
+      type: int
+      sample: 2
     healthy:
-      description: Whether the Kafka cluster check passed.
+      description: Whether the Kafka cluster check found nothing.
       type: bool
       sample: true
     problems:
@@ -338,9 +406,16 @@ report:
       description: The bound, O(max_uncertainty_ns).
       type: int
       sample: 50000000
+    state:
+      description: Same as RV(state).
+      type: str
     healthy:
       description: Same as RV(healthy).
       type: bool
+    left_out:
+      description: Same as RV(left_out).
+      type: list
+      elements: dict
     tiers:
       description: Same as RV(tiers).
       type: dict
@@ -442,7 +517,7 @@ def main():
         except (IOError, OSError) as exc:
             module.fail_json(msg="cannot write the %s report %s: %s" % (option[:-5].upper(), path, to_native(exc)), **result)
 
-    if not report["healthy"] and params["fail_unhealthy"]:
+    if report["state"] == "UNHEALTHY" and params["fail_unhealthy"]:
         module.fail_json(msg=report["summary"], **result)
     module.exit_json(**result)
 
