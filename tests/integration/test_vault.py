@@ -37,8 +37,9 @@ BIN = Path(sys.executable).parent
 SETUP_PLAYBOOK = ROOT / "playbooks" / "vault_setup.yml"
 SYSTEM_PYTHON = "/usr/bin/python3"
 MODULE_PYTHON_ENV = "VAULT_MODULE_PYTHON"
-PKI_ROLE = "scratchbird-node"
-APPROLE = "scratchbird-node"
+TIERS = ["clock-master", "kafka", "ingestion-engine", "olap-shard", "tx-engine"]
+PKI_ROLE = "scratchbird-tx-engine"  # the tests below issue as a TX engine
+APPROLE = "scratchbird-tx-engine"
 WRONG_TOKEN = "s.wrongTokenValue0123456789abcdef"
 
 
@@ -135,8 +136,9 @@ def play(tmp_path, tasks, *options, python=None, conn=None):
 def configured(bao, tmp_path_factory):
     """vault_setup.yml run twice against the server: {'first', 'second' (outputs), 'role_id', 'secret_id'}."""
     tmp = tmp_path_factory.mktemp("setup")
-    secret_id_file = tmp / "secret-id"
-    extra = dict(vault_setup_url=bao.url, vault_setup_token=bao.token, vault_setup_secret_id_file=str(secret_id_file),
+    credentials = tmp / "approles"
+    secret_id_file = credentials / "tx-engine.secret-id"
+    extra = dict(vault_setup_url=bao.url, vault_setup_token=bao.token, vault_setup_credentials_dir=str(credentials),
                  ansible_python_interpreter=sys.executable)
     checked = run_playbook(tmp, SETUP_PLAYBOOK, "--check", extra_vars=extra)
     assert checked.returncode == 0, f"vault_setup.yml --check failed:\n{checked.stdout}\n{checked.stderr}"
@@ -149,7 +151,7 @@ def configured(bao, tmp_path_factory):
         outputs.append(res.stdout)
     role_id = bao.api("GET", f"auth/approle/role/{APPROLE}/role-id")["data"]["role_id"]
     return dict(check=checked.stdout, after_check=after_check, first=outputs[0], second=outputs[1], role_id=role_id,
-                secret_id=secret_id_file.read_text().strip(), secret_id_file=secret_id_file)
+                secret_id=secret_id_file.read_text().strip(), secret_id_file=secret_id_file, credentials=credentials)
 
 
 def token_conn(bao, token=None):
@@ -213,21 +215,41 @@ def test_setup_playbook_checks_then_configures_vault_idempotently(bao, configure
     root = load_cert_text(bao.api("GET", "pki/issuer/root")["data"]["certificate"])
     assert root.subject.rfc4514_string() == "CN=scratchbird cluster CA"
     role = bao.api("GET", f"pki/roles/{PKI_ROLE}")["data"]
-    assert role["allowed_domains"] == ["lab", "lab.invalid", "localhost"]
+    assert role["allowed_domains"] == ["lab", "lab.invalid", "localhost"] and role["ou"] == ["tx-engine"]
     assert role["allow_subdomains"] and role["allow_bare_domains"] and role["allow_ip_sans"]
     assert role["ttl"] == 2160 * 3600 and role["max_ttl"] == 2160 * 3600 and role["key_type"] == "ec"
-    policy = bao.api("GET", "sys/policies/acl/scratchbird-node")["data"]["policy"]
-    for path, capability in (("pki/issue/scratchbird-node", '"update"'), ("pki/ca/pem", '"read"'), ("pki/cert/ca", '"read"'),
+    policy = bao.api("GET", "sys/policies/acl/scratchbird-tx-engine")["data"]["policy"]
+    assert re.findall(r'path "pki/issue/([^"]+)"', policy) == ["scratchbird-tx-engine"]  # its own tier's role only
+    for path, capability in (("pki/issue/scratchbird-tx-engine", '"update"'), ("pki/ca/pem", '"read"'), ("pki/cert/ca", '"read"'),
                              ("secret/data/scratchbird/*", '"read"')):
         block = re.search(r'path "%s" \{(.*?)\}' % re.escape(path), policy, re.S)
         assert block and capability in block.group(1), policy
     assert bao.api("GET", "sys/auth")["data"]["approle/"]["type"] == "approle"
     approle = bao.api("GET", f"auth/approle/role/{APPROLE}")["data"]
-    assert approle["token_policies"] == ["scratchbird-node"] and approle["token_ttl"] == 3600
-    # The secret_id file: private, and a working AppRole login.
-    assert mode_of(configured["secret_id_file"]) == 0o600
+    assert approle["token_policies"] == ["scratchbird-tx-engine"] and approle["token_ttl"] == 3600
+    # One PKI role, policy and AppRole per tier; the credentials files: private, and a working AppRole login.
+    for tier in TIERS:
+        assert bao.api("GET", f"pki/roles/scratchbird-{tier}")["data"]["ou"] == [tier]
+        assert bao.api("GET", f"auth/approle/role/scratchbird-{tier}")["data"]["token_policies"] == [f"scratchbird-{tier}"]
+        for kind in ("role-id", "secret-id"):
+            assert mode_of(configured["credentials"] / f"{tier}.{kind}") == 0o600
+    assert mode_of(configured["credentials"]) == 0o700
+    assert (configured["credentials"] / "tx-engine.role-id").read_text().strip() == configured["role_id"]
     login = bao.api("POST", "auth/approle/login", {"role_id": configured["role_id"], "secret_id": configured["secret_id"]})
-    assert "scratchbird-node" in login["auth"]["policies"]
+    assert "scratchbird-tx-engine" in login["auth"]["policies"]
+
+
+def test_a_node_cannot_obtain_another_tiers_certificate(bao, configured):
+    login = bao.api("POST", "auth/approle/login", {"role_id": configured["role_id"], "secret_id": configured["secret_id"]})
+    token = login["auth"]["client_token"]
+    request = {"common_name": "tx-1.lab", "ttl": "1h"}
+    own = bao.api("POST", "pki/issue/scratchbird-tx-engine", request, token=token)
+    from cryptography.x509.oid import NameOID
+    subject = load_cert_text(own["data"]["certificate"]).subject
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)] == ["tx-engine"]
+    for tier in TIERS:
+        if tier != "tx-engine":
+            bao.api("POST", f"pki/issue/scratchbird-{tier}", request, token=token, expect=(403,))
 
 
 def load_cert_text(pem):
@@ -300,14 +322,14 @@ def test_check_mode_on_a_missing_directory_writes_and_issues_nothing(bao, config
                              conn=token_conn(bao))
     assert not result.get("failed"), result
     assert result["changed"] is True and result["issued"] is True and result["reasons"] == ["missing"]
-    assert result["serial"] is None and result["actions"] == ["issue a certificate from pki/issue/scratchbird-node (missing)"]
+    assert result["serial"] is None and result["actions"] == ["issue a certificate from pki/issue/scratchbird-tx-engine (missing)"]
     assert not (tmp_path / "not").exists()
     assert issued_serials(bao) == before
-    assert "+a new certificate from pki/issue/scratchbird-node" in output
+    assert "+a new certificate from pki/issue/scratchbird-tx-engine" in output
     # A token that may not issue: check mode says the real run would fail.
     weak = bao.api("POST", "auth/token/create", {"policies": ["default"], "ttl": "10m"})["auth"]["client_token"]
     (weakly,), output = play(tmp_path, [cert_task(dest)], "--check", python=module_python["python"], conn=token_conn(bao, weak))
-    warned = [w for w in weakly.get("warnings", []) if "the token may not issue from pki/issue/scratchbird-node" in w]
+    warned = [w for w in weakly.get("warnings", []) if "the token may not issue from pki/issue/scratchbird-tx-engine" in w]
     assert weakly["changed"] is True and warned, weakly
     assert weak not in output and issued_serials(bao) == before
 
@@ -411,7 +433,7 @@ def test_a_wrong_token_is_denied_without_showing_it(bao, configured, module_pyth
     assert "403" in result["msg"] and "permission denied" in result["msg"], result
     # pki/ca/pem needs no token: the issue is what Vault denies.
     assert result["msg"].startswith(f"Vault at {bao.url} denied permission to issue a certificate from "
-                                    "pki/issue/scratchbird-node (403 permission denied)"), result
+                                    "pki/issue/scratchbird-tx-engine (403 permission denied)"), result
     assert "the token (token option or VAULT_TOKEN)" in result["msg"]
     assert WRONG_TOKEN not in result["msg"] and WRONG_TOKEN not in output
 
@@ -518,7 +540,7 @@ def test_vault_write_check_mode_writes_nothing(bao, configured, module_python, t
 
 
 def test_vault_write_returns_the_answer_and_vaults_errors(bao, configured, module_python, tmp_path):
-    tasks = [{"name": "issue", "scratchbird.cluster.vault_write": dict(path="pki/issue/scratchbird-node", read_path="sys/nothing-here",
+    tasks = [{"name": "issue", "scratchbird.cluster.vault_write": dict(path="pki/issue/scratchbird-tx-engine", read_path="sys/nothing-here",
                                                                        data={"common_name": "x.lab", "ttl": "1h"}, create_only=True)},
              {"name": "bad", "scratchbird.cluster.vault_write": dict(path="pki/roles/bad", data={"key_type": "nonsense"})}]
     (issued, bad), dummy = play(tmp_path, tasks, python=module_python["python"], conn=token_conn(bao))
