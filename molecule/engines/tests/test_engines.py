@@ -208,6 +208,22 @@ def _links(name):
     return tuple(h.file(f"/opt/db/tx-engine/{link}").linked_to.rsplit("/", 1)[-1] for link in ("current", "previous"))
 
 
+def test_each_tier_role_states_where_its_tier_lives(tmp_path):
+    # tasks_from: paths (what rolling_update and backup_cluster read) against the hosts themselves.
+    playbook("paths.yml", "-e", f"paths_out={tmp_path}")
+    for name in ALL:
+        tier, tier_file, data_dir, port = TIER[name]
+        paths = json.loads((tmp_path / f"{name}.json").read_text())
+        h = host(name)
+        assert paths["current"] == f"/opt/db/{tier}/current" and h.file(paths["current"]).is_symlink, paths
+        assert paths["previous"] == f"/opt/db/{tier}/previous" and paths["home"] == f"/opt/db/{tier}", paths
+        assert paths["config_dir"] == "/etc/db" and h.file(paths["cluster_file"]).is_file, paths
+        assert paths["tier_file"] == f"/etc/db/{tier_file}" and h.file(paths["tier_file"]).is_file, paths
+        assert paths["data_dir"] == f"/var/lib/db/{data_dir}" and h.file(paths["data_dir"]).is_directory, paths
+        assert paths["unit"] == f"{tier}.service" and h.service(tier).is_running, paths
+        assert paths["health_url"] == f"http://127.0.0.1:{port}/health", paths
+
+
 def test_upgrade_then_roll_back_through_the_links():
     name = TX[0]
     playbook("converge.yml", "--limit", name, "-e", "standin_version=1.1.0")
