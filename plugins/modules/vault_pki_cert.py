@@ -142,7 +142,7 @@ EXAMPLES = r"""
     role_id: "{{ vault_role_id }}"
     secret_id: "{{ vault_secret_id }}"
     ca_cert: /usr/local/share/ca-certificates/vault-ca.crt
-    role: scratchbird-node
+    role: scratchbird-tx-engine
     common_name: "{{ inventory_hostname }}.lab"
     alt_names: ["{{ inventory_hostname }}"]
     ip_sans: ["{{ ansible_host }}"]
@@ -153,7 +153,7 @@ EXAMPLES = r"""
 
 - name: Renew every certificate that expires within 60 days, with a token from the environment
   scratchbird.cluster.vault_pki_cert:
-    role: scratchbird-node
+    role: scratchbird-tx-engine
     common_name: "{{ inventory_hostname }}.lab"
     renew_before: 60d
   environment:
@@ -223,7 +223,7 @@ actions:
   returned: success
   type: list
   elements: str
-  sample: ["issue a certificate from pki/issue/scratchbird-node (expiring)"]
+  sample: ["issue a certificate from pki/issue/scratchbird-tx-engine (expiring)"]
 """
 
 import grp

@@ -28,7 +28,7 @@ author: scratchbird.cluster contributors (@scratchbird)
 options:
   path:
     description:
-      - Vault API path to write to, without C(/v1/), for example C(pki/roles/scratchbird-node) or
+      - Vault API path to write to, without C(/v1/), for example C(pki/roles/scratchbird-tx-engine) or
         C(sys/mounts/pki). Written with C(POST).
     type: str
     required: true
@@ -85,7 +85,7 @@ EXAMPLES = r"""
   scratchbird.cluster.vault_write:
     url: https://vault.internal:8200
     token: "{{ vault_admin_token }}"
-    path: pki/roles/scratchbird-node
+    path: pki/roles/scratchbird-tx-engine
     data:
       allowed_domains: [lab]
       allow_subdomains: true
@@ -104,7 +104,7 @@ EXAMPLES = r"""
   scratchbird.cluster.vault_write:
     url: https://vault.internal:8200
     token: "{{ vault_admin_token }}"
-    path: auth/approle/role/scratchbird-node/secret-id
+    path: auth/approle/role/scratchbird-tx-engine/secret-id
     create_only: true
   register: secret_id
   no_log: true
