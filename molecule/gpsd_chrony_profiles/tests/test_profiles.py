@@ -1,6 +1,6 @@
 """Each chrony profile rendered on a real lab host, parsed by chronyd -p."""
 import pytest
-from lab_testinfra import RUNNER, host, wait_for
+from lab_testinfra import RUNNER, assert_role_units_hardened, host, wait_for
 
 CLOUD = "prefer iburst minpoll 4 maxpoll 4"
 
@@ -55,6 +55,12 @@ def test_ptp_renders_units_and_shm():
     assert "ptp4l -i eth0 -s -H" in h.file("/etc/systemd/system/ptp4l.service").content_string
     assert "phc2sys -s eth0 -E ntpshm -M 2" in h.file("/etc/systemd/system/phc2sys.service").content_string
     assert h.package("linuxptp").is_installed
+
+
+def test_every_unit_the_role_installs_scores_at_most_2_5():
+    # ptp4l, phc2sys and the clock metrics units, on systemd-analyze security
+    units = assert_role_units_hardened(RUNNER.get_hosts("all"), minimum=0)
+    assert {("p-ptp", "ptp4l.service"), ("p-ptp", "phc2sys.service")} <= set(units), units
 
 
 def test_ntp_server_with_nts_pool_orphan_and_acl():
