@@ -11,6 +11,7 @@ import hashlib
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
+from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import DEFAULTS as _DEFAULTS
 from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import clock_bound_ns as _clock_bound_ns
 
 
@@ -30,11 +31,11 @@ def host_addresses(hosts, hostvars, port=None):
     return addresses if port is None else [_with_port(a, port) for a in addresses]
 
 
-def kafka_bootstrap(bootstrap, broker_hosts, hostvars, port=9092):
+def kafka_bootstrap(bootstrap, broker_hosts, hostvars, port=None):
     """The cluster's Kafka brokers as host:port: bootstrap (a list or "h:p,h:p") when set,
-    else the broker hosts of the inventory on port."""
+    else the broker hosts of the inventory on port (None: the contract's cluster_kafka_port)."""
     if bootstrap is None:
-        return host_addresses(broker_hosts, hostvars, port)
+        return host_addresses(broker_hosts, hostvars, _DEFAULTS["cluster_kafka_port"] if port is None else port)
     if isinstance(bootstrap, string_types):
         bootstrap = bootstrap.split(",")
     if not isinstance(bootstrap, (list, tuple)):

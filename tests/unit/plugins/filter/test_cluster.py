@@ -24,6 +24,8 @@ def test_host_addresses_with_port_bracket_ipv6():
 def test_kafka_bootstrap_from_the_broker_group():
     assert kafka_bootstrap(None, ["k1", "k2"], HOSTVARS, 9094) == ["10.0.0.1:9094", "k2:9094"]
     assert kafka_bootstrap(None, [], HOSTVARS) == []
+    # No port: the contract's default client port.
+    assert kafka_bootstrap(None, ["k2"], HOSTVARS) == kafka_bootstrap(None, ["k2"], HOSTVARS, None) == ["k2:9092"]
 
 
 @pytest.mark.parametrize("bootstrap", ["b-1.msk:9094, b-2.msk:9094,", ["b-1.msk:9094", "b-2.msk:9094"]])
