@@ -4,7 +4,7 @@ import os
 import re
 
 import pytest
-from lab_testinfra import RUNNER, address, host, kafka_round_trip
+from lab_testinfra import RUNNER, address, assert_role_units_hardened, host, kafka_round_trip
 
 NODES = RUNNER.get_hosts("kafka_brokers")
 HAVE_DIST = bool(os.environ.get("KAFKA_DIST"))
@@ -57,6 +57,12 @@ def test_unit_is_installed_and_verified(name):
     if not HAVE_DIST:
         problems = [p for p in problems if "kafka-server-start.sh is not executable" not in p]
     assert problems == []
+
+
+def test_every_unit_the_role_installs_scores_at_most_2_5():
+    # kafka.service (the JVM's needs kept) and the firewall's loader, on systemd-analyze security
+    units = assert_role_units_hardened(NODES, minimum=2)
+    assert all((name, "kafka.service") in units for name in NODES), units
 
 
 @pytest.mark.parametrize("name", NODES)
