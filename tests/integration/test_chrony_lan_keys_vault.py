@@ -45,8 +45,8 @@ def run(tmp_path, bao):
         "vars": {"ansible_python_interpreter": sys.executable, "gpsd_chrony_profile": "ntp_server",
                  "gpsd_chrony_lan_auth": "keys", "gpsd_chrony_lan_keys_vault_path": SECRET},
         "tasks": [
-            {"name": "Check", "ansible.builtin.include_role": {"name": "scratchbird.cluster.gpsd_chrony",
-                                                             "tasks_from": "validate", "public": True}},
+            {"name": "Check",
+             "ansible.builtin.include_role": {"name": "scratchbird.cluster.gpsd_chrony", "tasks_from": "validate", "public": True}},
             {"name": "Render the key file", "ansible.builtin.template": {"src": str(TEMPLATE), "dest": str(keyfile), "mode": "0600"},
              "vars": {"__gpsd_chrony_group": "root"}, "diff": False},
         ],
