@@ -26,7 +26,7 @@ def test_parts_are_the_contract():
 
 
 def test_what_the_roles_and_playbooks_read():
-    # roles/engine/vars/main.yml (__engine_tiers) and playbooks/vars/engine_tiers.yml build on these.
+    # roles/engine/vars/main.yml (__engine_tiers) builds on these.
     (tiers,) = run("tiers")
     by_unit = dict((tiers[g]["unit"], dict(tiers[g], group=g)) for g in contract.ENGINE_GROUPS + ("clock_masters",))
     assert sorted(by_unit) == ["clock-master", "ingestion-engine", "olap-shard", "tx-engine"]
