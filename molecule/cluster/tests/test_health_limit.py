@@ -57,7 +57,9 @@ def test_health_under_limit_covers_the_limited_hosts_and_lists_the_others():
 
 
 def test_bootstrap_under_limit_changes_nothing_and_ends_healthy():
-    result = playbook("converge.yml", "--limit", "tx-2")
+    # the release tx-2 runs now (test_cluster.py rolled the TX engines forward), so nothing is due
+    release = host("tx-2").check_output("readlink /opt/db/tx-engine/current").rsplit("/", 1)[-1]
+    result = playbook("converge.yml", "--limit", "tx-2", "-e", "standin_version=" + release)
     assert re.search(r"^tx-2\s+:.*changed=0.*failed=0", result.stdout, re.M), result.stdout[-3000:]
     assert not re.search(r"^tx-1\s+:", result.stdout, re.M)
     assert "(outside --limit)" in flat(result) and "Overall: ✓ HEALTHY" in flat(result)
