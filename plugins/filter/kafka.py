@@ -13,6 +13,8 @@ import uuid
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
 
+from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import kafka_replication
+
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 LISTENER_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 ROLES = ("broker", "controller")
@@ -134,7 +136,7 @@ def kafka_server_properties(nodes, host, listeners, controller_listener, log_dir
     controllers = [n for n in nodes if "controller" in n["roles"]]
     brokers = [n for n in nodes if "broker" in n["roles"]]
     cname, cport = controller_listener["name"], controller_listener["port"]
-    replication = min(3, len(brokers)) or 1
+    replication, min_insync = kafka_replication(len(brokers))
     bound, advertised = [], []
     if "broker" in me["roles"]:
         for listener in listeners:
@@ -157,10 +159,10 @@ def kafka_server_properties(nodes, host, listeners, controller_listener, log_dir
         "log.dirs": ",".join(log_dirs),
         "num.partitions": 1,
         "default.replication.factor": replication,
-        "min.insync.replicas": max(1, replication - 1),
+        "min.insync.replicas": min_insync,
         "offsets.topic.replication.factor": replication,
         "transaction.state.log.replication.factor": replication,
-        "transaction.state.log.min.isr": max(1, replication - 1),
+        "transaction.state.log.min.isr": min_insync,
         "auto.create.topics.enable": False,
         "group.initial.rebalance.delay.ms": 3000,
     }

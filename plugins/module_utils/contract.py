@@ -42,6 +42,14 @@ DEFAULTS = {
     "cluster_preflight_endpoint_timeout": 5,
 }
 
+
+def kafka_replication(brokers):
+    """The collection's Kafka defaults for a cluster of this many brokers: (replication factor,
+    min.insync.replicas), min(3, brokers) and one less, each at least 1."""
+    replication = min(3, brokers) or 1
+    return replication, max(1, replication - 1)
+
+
 _UNITS_NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 1000000, "s": 1000000000, "m": 60000000000,
              "h": 3600000000000}
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ns|us|µs|ms|s|m|h)?\s*$")

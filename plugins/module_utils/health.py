@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 
-from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import DEFAULTS, ENGINE_GROUPS, TIERS
+from ansible_collections.scratchbird.cluster.plugins.module_utils.contract import DEFAULTS, ENGINE_GROUPS, TIERS, kafka_replication
 
 # The tiers in the summary's order (the contract's format): inventory group -> label.
 TIER_NAMES = ("clock_masters", "tx_engines", "ingestion_engines", "olap_shards", "kafka_brokers")
@@ -311,7 +311,9 @@ def evaluate_kafka(kafka, kafka_host_count):
     missing = [u"%s" % (t,) for t in (_as_list(kafka.get("missing_topics"), "kafka.missing_topics") or [])]
     error = one_line(kafka["error"]) if kafka.get("error") else None
     bootstrap = [u"%s" % (b,) for b in (_as_list(kafka.get("bootstrap"), "kafka.bootstrap") or [])]
-    min_insync = _as_int(kafka.get("min_insync_replicas"), "kafka.min_insync_replicas") or 1
+    min_insync = _as_int(kafka.get("min_insync_replicas"), "kafka.min_insync_replicas")
+    if min_insync is None:  # the collection's broker default for this many brokers
+        min_insync = kafka_replication(len(brokers or []))[1]
     below, isr_known = _below_min_isr(_as_dict(kafka.get("topics"), "kafka.topics") or {}, min_insync)
 
     problems, degraded = [], []

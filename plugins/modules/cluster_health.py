@@ -95,7 +95,8 @@ options:
         C(under_replicated_partitions) (int), C(missing_topics) (list of topic names) and
         C(error) (why Kafka could not be read), C(topics) (the C(topics) of
         M(scratchbird.cluster.kafka_info) - C(min_isr), C(offline_partitions) and
-        C(under_replicated_partitions) per topic are used) and C(min_insync_replicas) (default 1)."
+        C(under_replicated_partitions) per topic are used) and C(min_insync_replicas) (null or missing - the
+        collection's broker default for the brokers read, min(3, brokers) - 1, at least 1)."
       - Other keys are ignored, so a registered M(scratchbird.cluster.kafka_info) result can be
         combined with C(mode) and C(bootstrap).
       - Empty, with no C(kafka_brokers) hosts either, makes the C(kafka_brokers) tier unhealthy.

@@ -642,3 +642,14 @@ def test_bad_minimum(minimums):
 def test_an_unsynchronised_clock_is_unhealthy_not_unreadable():
     hosts = replace(healthy_hosts(), host("olap-1", "olap_shards", clock=clock(1000, synchronised=False)))
     assert run(hosts)[0]["olap_shards"]["hosts"][0]["state"] == "unhealthy"
+
+
+def test_kafka_min_insync_defaults_to_the_collections_broker_default():
+    three = healthy_hosts() + [host("kafka-2", "kafka_brokers"), host("kafka-3", "kafka_brokers")]
+    one_in_sync = topics(db_changes_1={"under_replicated_partitions": 2, "min_isr": 1})
+    # 3 brokers: replication 3, min.insync.replicas 2 - one replica in sync is below it
+    result = run(three, kafka_ok(3, under_replicated_partitions=2, topics=one_in_sync))[1]
+    assert result["min_insync_replicas"] == 2 and result["state"] == "unhealthy"
+    # 2 brokers: replication 2, min.insync.replicas 1 - within redundancy
+    result = run(three[:-1], kafka_ok(2, under_replicated_partitions=2, topics=one_in_sync))[1]
+    assert result["min_insync_replicas"] == 1 and result["state"] == "degraded"
