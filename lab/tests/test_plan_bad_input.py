@@ -33,7 +33,7 @@ def lab():
     for name, groups in HOSTS.items():
         args += ["--host", f"{name}:{groups}"]
     try:
-        up = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        up = subprocess.run(args, capture_output=True, text=True, timeout=1000)
         assert up.returncode == 0, up.stderr
         inventory = subprocess.run([LABCTL, "inventory-path", "--name", LAB], capture_output=True, text=True,
                                    check=True).stdout.strip()
