@@ -204,12 +204,17 @@ def java_properties(props):
     return "\n".join(lines) + "\n"
 
 
+def kafka_replication_factor(brokers):
+    return kafka_replication(int(brokers))[0]
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "kafka_cluster_id": kafka_cluster_id,
             "kafka_layout": kafka_layout,
             "kafka_layout_errors": kafka_layout_errors,
+            "kafka_replication_factor": kafka_replication_factor,
             "kafka_server_properties": kafka_server_properties,
             "java_properties": java_properties,
         }

@@ -11,7 +11,8 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.scratchbird.cluster.plugins.filter.kafka import (
-    java_properties, kafka_cluster_id, kafka_layout, kafka_layout_errors, kafka_server_properties)
+    java_properties, kafka_cluster_id, kafka_layout, kafka_layout_errors, kafka_replication_factor,
+    kafka_server_properties)
 
 CLIENT = [{"name": "PLAINTEXT", "port": 9092, "protocol": "PLAINTEXT"}]
 CONTROLLER = {"name": "CONTROLLER", "port": 9093, "protocol": "PLAINTEXT"}
@@ -47,6 +48,7 @@ def test_combined_layouts(count, replication):
     assert p["default.replication.factor"] == replication
     assert p["offsets.topic.replication.factor"] == replication
     assert p["min.insync.replicas"] == max(1, replication - 1)
+    assert kafka_replication_factor(str(count)) == replication  # the topics' default is the brokers' default
     assert p["inter.broker.listener.name"] == "PLAINTEXT"
 
 
